@@ -1,0 +1,157 @@
+//! Telemetry readers.
+//!
+//! Overview: [`detect::detect_format`] looks at the first bytes of an input (after
+//! transparent gunzip, see [`input::open_input`]) and names its [`Format`]; [`read`]
+//! runs the matching reader, which streams records into a [`Sink`]:
+//! connections ([`relaytrace_model::Conn`]), packet timelines, events, and
+//! rejections. A reader never stops at a bad record: it reports it and goes on, and
+//! the [`ReadSummary`] says "N read, M rejected".
+//!
+//! Readers, one module each, named after the format:
+//! - [`zeek`]: Zeek TSV (`#fields` headers) and JSON logs;
+//! - [`eve`]: Suricata EVE JSON;
+//! - [`netflow`]: NetFlow v5, v9 and IPFIX export payloads;
+//! - [`pcap`]: pcap and pcapng captures, with connection tracking.
+
+pub mod detect;
+pub mod error;
+pub mod eve;
+pub mod input;
+pub mod netflow;
+pub mod pcap;
+pub mod zeek;
+
+use std::io::BufRead;
+
+pub use detect::{detect_format, Format};
+pub use error::IngestError;
+use relaytrace_model::{Conn, Event, PacketTimeline, Rejection};
+
+/// Receives what a reader produces. The store implements it to write tables; tests
+/// implement it with vectors.
+pub trait Sink {
+    /// A connection was read.
+    fn conn(&mut self, conn: Conn) -> std::io::Result<()>;
+    /// A packet timeline for the connection whose `record` is `timeline.conn_record`.
+    fn timeline(&mut self, timeline: PacketTimeline) -> std::io::Result<()>;
+    /// A non-connection record was read.
+    fn event(&mut self, event: Event) -> std::io::Result<()>;
+    /// A record was refused.
+    fn reject(&mut self, rejection: Rejection) -> std::io::Result<()>;
+}
+
+/// Counts of one reader run, recorded in the case ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadSummary {
+    /// Records accepted (connections + events).
+    pub read: u64,
+    /// Records refused (each also went to [`Sink::reject`]).
+    pub rejected: u64,
+    /// Connections among `read`.
+    pub conns: u64,
+    /// Events among `read`.
+    pub events: u64,
+    /// Packet timelines emitted.
+    pub timelines: u64,
+}
+
+/// A [`Sink`] wrapper that keeps the [`ReadSummary`] counts, so no reader has to.
+pub struct CountingSink<'a, S: Sink + ?Sized> {
+    inner: &'a mut S,
+    /// The counts so far.
+    pub summary: ReadSummary,
+}
+
+impl<'a, S: Sink + ?Sized> CountingSink<'a, S> {
+    /// Wraps `inner` with zeroed counts.
+    pub fn new(inner: &'a mut S) -> Self {
+        CountingSink {
+            inner,
+            summary: ReadSummary::default(),
+        }
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for CountingSink<'_, S> {
+    fn conn(&mut self, conn: Conn) -> std::io::Result<()> {
+        self.summary.read += 1;
+        self.summary.conns += 1;
+        self.inner.conn(conn)
+    }
+    fn timeline(&mut self, timeline: PacketTimeline) -> std::io::Result<()> {
+        self.summary.timelines += 1;
+        self.inner.timeline(timeline)
+    }
+    fn event(&mut self, event: Event) -> std::io::Result<()> {
+        self.summary.read += 1;
+        self.summary.events += 1;
+        self.inner.event(event)
+    }
+    fn reject(&mut self, rejection: Rejection) -> std::io::Result<()> {
+        self.summary.rejected += 1;
+        self.inner.reject(rejection)
+    }
+}
+
+/// Options shared by all readers.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// NetFlow: templates learned from earlier files of the same ingest run, so that
+    /// data files can follow their template files.
+    pub netflow_templates: netflow::TemplateCache,
+}
+
+/// Reads one input of a known format into `sink`.
+///
+/// Errors are only returned for conditions that stop the whole input (I/O failure,
+/// sink failure); bad records are rejections.
+pub fn read(
+    format: Format,
+    input: &mut dyn BufRead,
+    options: &mut ReadOptions,
+    sink: &mut dyn Sink,
+) -> Result<ReadSummary, IngestError> {
+    let mut counting = CountingSink::new(sink);
+    match format {
+        Format::ZeekTsv => zeek::read_tsv(input, &mut counting)?,
+        Format::ZeekJson => zeek::read_json(input, &mut counting)?,
+        Format::SuricataEve => eve::read(input, &mut counting)?,
+        Format::NetflowPayloads => {
+            netflow::read_payloads(input, &mut options.netflow_templates, &mut counting)?
+        }
+        Format::Pcap | Format::PcapNg => pcap::read(input, &mut counting)?,
+    }
+    Ok(counting.summary)
+}
+
+/// A [`Sink`] that keeps everything in memory; for tests and small inputs.
+#[derive(Debug, Default)]
+pub struct VecSink {
+    /// Connections in order.
+    pub conns: Vec<Conn>,
+    /// Timelines in order.
+    pub timelines: Vec<PacketTimeline>,
+    /// Events in order.
+    pub events: Vec<Event>,
+    /// Rejections in order.
+    pub rejections: Vec<Rejection>,
+}
+
+impl Sink for VecSink {
+    fn conn(&mut self, conn: Conn) -> std::io::Result<()> {
+        self.conns.push(conn);
+        Ok(())
+    }
+    fn timeline(&mut self, timeline: PacketTimeline) -> std::io::Result<()> {
+        self.timelines.push(timeline);
+        Ok(())
+    }
+    fn event(&mut self, event: Event) -> std::io::Result<()> {
+        self.events.push(event);
+        Ok(())
+    }
+    fn reject(&mut self, rejection: Rejection) -> std::io::Result<()> {
+        self.rejections.push(rejection);
+        Ok(())
+    }
+}

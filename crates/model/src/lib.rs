@@ -1,0 +1,23 @@
+//! Core records shared by every relaytrace stage.
+//!
+//! Overview: every telemetry reader yields [`Conn`] (one connection or flow, whatever
+//! the source), optionally a [`PacketTimeline`] per TCP connection (for packet-mode
+//! tracing), and [`Event`]s for everything that is not a connection (Zeek ssh.log
+//! lines, Suricata alerts...), linked to connections by `uid` or `community_id`.
+//! Records the reader could not accept become a [`Rejection`] carrying the place
+//! ([`Location`]) and the reason, so that nothing is dropped silently.
+//!
+//! This crate does no I/O and depends on no parser, so later stages (trace, assess)
+//! can use the records without pulling in readers.
+
+mod conn;
+mod event;
+mod rejection;
+mod time;
+mod timeline;
+
+pub use conn::{Conn, Proto};
+pub use event::Event;
+pub use rejection::{Location, Rejection};
+pub use time::{parse_decimal_seconds_ns, TimeParseError};
+pub use timeline::{Direction, PacketTimeline, TimelinePacket};
