@@ -17,6 +17,7 @@ pub mod detect;
 pub mod error;
 pub mod eve;
 pub mod input;
+pub mod lines;
 pub mod netflow;
 pub mod pcap;
 pub mod zeek;

@@ -19,5 +19,5 @@ mod timeline;
 pub use conn::{Conn, Proto};
 pub use event::Event;
 pub use rejection::{Location, Rejection};
-pub use time::{parse_decimal_seconds_ns, TimeParseError};
+pub use time::{format_iso8601_us, parse_decimal_seconds_ns, parse_iso8601_ns, TimeParseError};
 pub use timeline::{Direction, PacketTimeline, TimelinePacket};

@@ -1,13 +1,14 @@
-//! Zeek logs (being written).
-use std::io::BufRead;
+//! Zeek logs: ASCII TSV (`#fields` headers) and JSON, any Zeek version.
+//!
+//! Column order always comes from the log itself (`#fields` in TSV, key names in
+//! JSON), never from a fixed list, so logs of Zeek 3.x to 9.x and logs with extra
+//! columns read the same way. `conn` logs become [`relaytrace_model::Conn`]s; every
+//! other log (ssh, http, dns, ...) becomes an [`relaytrace_model::Event`] linked by
+//! `uid`. Spec: Zeek's "Logging framework" and `LogAscii` writer documentation.
 
-use crate::{IngestError, Sink};
+mod conn_fields;
+mod json;
+mod tsv;
 
-/// Reads a Zeek TSV log.
-pub fn read_tsv(_input: &mut dyn BufRead, _sink: &mut dyn Sink) -> Result<(), IngestError> {
-    Err(IngestError::UnknownFormat("zeek reader not built yet".into()))
-}
-/// Reads a Zeek JSON log.
-pub fn read_json(_input: &mut dyn BufRead, _sink: &mut dyn Sink) -> Result<(), IngestError> {
-    Err(IngestError::UnknownFormat("zeek reader not built yet".into()))
-}
+pub use json::read_json;
+pub use tsv::read_tsv;

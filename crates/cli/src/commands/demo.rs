@@ -1,0 +1,112 @@
+//! `relaytrace demo`: the bundled demo case, end to end.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use relaytrace_ingest::ReadOptions;
+use relaytrace_store::{verify, Case, IngestOptions};
+
+use super::case::{run as run_case, CaseCommand, ReportFormat};
+use super::conns::{run as run_conns, ConnsArgs};
+
+/// The demo inputs, compiled in so the demo runs from the binary alone:
+/// (file name, vantage, content). See demo/README.md.
+const DEMO_INPUTS: [(&str, &str, &str); 2] = [
+    (
+        "victim-edge.conn.log",
+        "victim-edge",
+        include_str!("../../../../demo/victim-edge.conn.log"),
+    ),
+    (
+        "relay-isp.eve.json",
+        "relay-isp",
+        include_str!("../../../../demo/relay-isp.eve.json"),
+    ),
+];
+
+/// Name written into the demo case, so `demo` only ever replaces its own case.
+const DEMO_NAME: &str = "relaytrace-demo";
+
+/// Arguments of `demo`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Writes the demo inputs (demo/ in the source tree) next to the case, \
+creates the case (replacing an earlier demo case at the same place, never anything else), \
+ingests them with their vantages, verifies the case and lists its connections.\n\n\
+Example:\n  relaytrace demo --case ./demo-case"
+)]
+pub struct DemoArgs {
+    /// Where to build the demo case.
+    #[arg(long, default_value = "./demo-case")]
+    case: PathBuf,
+}
+
+fn is_demo_case(dir: &Path) -> bool {
+    fs::read_to_string(dir.join("case.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| {
+            v.get("name")
+                .and_then(|n| n.as_str())
+                .map(|n| n == DEMO_NAME)
+        })
+        .unwrap_or(false)
+}
+
+/// Runs `demo`.
+pub fn run(args: DemoArgs) -> Result<ExitCode> {
+    let dir = &args.case;
+    if dir.exists() {
+        if !is_demo_case(dir) {
+            bail!(
+                "{} exists and is not a demo case; choose another --case",
+                dir.display()
+            );
+        }
+        fs::remove_dir_all(dir)
+            .with_context(|| format!("removing old demo case {}", dir.display()))?;
+    }
+    let inputs_dir = dir.with_extension("inputs");
+    fs::create_dir_all(&inputs_dir)
+        .with_context(|| format!("creating {}", inputs_dir.display()))?;
+    println!("== relaytrace demo: case {}", dir.display());
+    let case = Case::init(dir, DEMO_NAME)?;
+    let mut read_options = ReadOptions::default();
+    for (name, vantage, content) in DEMO_INPUTS {
+        let path = inputs_dir.join(name);
+        fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+        let options = IngestOptions {
+            vantage: vantage.into(),
+            format: None,
+        };
+        let o = case.ingest(&path, &options, &mut read_options)?;
+        println!(
+            "ingest {name} (vantage {vantage}): {} — {} read, {} rejected",
+            o.format.map(|f| f.as_str()).unwrap_or("?"),
+            o.summary.read,
+            o.summary.rejected
+        );
+    }
+    let report = verify(&case)?;
+    println!(
+        "verify: {} ({} ledger entries, {} files checked)",
+        if report.ok() { "OK" } else { "FAILED" },
+        report.entries,
+        report.files_checked
+    );
+    println!("\n== connections involving the relay 198.51.100.23");
+    run_conns(ConnsArgs::for_host(dir.clone(), "198.51.100.23".parse()?))?;
+    println!("\n== ledger");
+    run_case(CaseCommand::Log {
+        dir: dir.clone(),
+        format: ReportFormat::Text,
+    })?;
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

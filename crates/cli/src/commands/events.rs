@@ -1,0 +1,94 @@
+//! `relaytrace events`
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+use relaytrace_model::format_iso8601_us;
+use relaytrace_store::{tables::scan_rows, Case};
+use serde_json::{Map, Value};
+
+use crate::output::{write_rows, ListFormat};
+
+/// Arguments of `events`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Fields: id, ts, kind (Zeek log path or EVE event_type), uid (Zeek uid or \
+EVE flow_id: joins with conns' uid), community_id, vantage, evidence, record, and json (the whole \
+original record).\n\nExample:\n  relaytrace events --case ./case --kind alert --format jsonl"
+)]
+pub struct EventsArgs {
+    /// The case directory.
+    #[arg(long)]
+    case: PathBuf,
+    /// Only events of this kind (ssh, alert, dns...).
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only events linked to this connection uid / flow_id.
+    #[arg(long)]
+    uid: Option<String>,
+    /// Print at most this many events.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    format: ListFormat,
+}
+
+const FIELDS: [&str; 9] = [
+    "id",
+    "ts",
+    "kind",
+    "uid",
+    "community_id",
+    "vantage",
+    "evidence",
+    "record",
+    "json",
+];
+const TABLE_FIELDS: [&str; 5] = ["ts", "kind", "uid", "vantage", "id"];
+
+/// Runs `events`.
+pub fn run(args: EventsArgs) -> Result<ExitCode> {
+    let case = Case::open(&args.case)?;
+    let limit = args.limit.unwrap_or(usize::MAX);
+    let mut rows: Vec<Map<String, Value>> = Vec::new();
+    for file in case.table_files("events")? {
+        scan_rows(&file, |stored| {
+            let stored: Map<String, Value> = stored.into_iter().collect();
+            let mut row = Map::new();
+            for f in FIELDS {
+                let v = match f {
+                    "ts" => stored
+                        .get("ts_ns")
+                        .and_then(Value::as_i64)
+                        .map(|ns| Value::String(format_iso8601_us(ns)))
+                        .unwrap_or(Value::Null),
+                    other => stored.get(other).cloned().unwrap_or(Value::Null),
+                };
+                row.insert(f.into(), v);
+            }
+            let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let keep = args.kind.as_deref().is_none_or(|k| text("kind") == k)
+                && args.uid.as_deref().is_none_or(|u| text("uid") == u);
+            if keep {
+                rows.push(row);
+            }
+            rows.len() < limit
+        })?;
+        if rows.len() >= limit {
+            break;
+        }
+    }
+    let columns: &[&str] = match args.format {
+        ListFormat::Table => &TABLE_FIELDS,
+        _ => &FIELDS,
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    write_rows(&mut out, args.format, columns, &rows)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

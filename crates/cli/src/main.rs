@@ -1,0 +1,60 @@
+//! The `relaytrace` command: a thin layer over the pipeline crates.
+//!
+//! Parses arguments (clap), calls the libraries, prints results as a table, JSON
+//! lines or CSV, and turns typed library errors into one-line messages. No analysis
+//! logic lives here.
+
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// relaytrace — from network telemetry to a chain of evidence a sceptical partner can check.
+///
+/// Work happens inside a case directory: `case init` creates one, `ingest` adds
+/// telemetry (Zeek, Suricata EVE, NetFlow/IPFIX, pcap), `conns` lists what was read,
+/// `case verify` proves nothing was altered.
+#[derive(Debug, Parser)]
+#[command(name = "relaytrace", version, propagate_version = true)]
+#[command(
+    after_help = "Example:\n  relaytrace case init ./case\n  relaytrace ingest --case ./case --vantage victim-edge conn.log eve.json capture.pcapng\n  relaytrace conns --case ./case --host 203.0.113.7\n  relaytrace case verify ./case"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create, verify or inspect a case directory.
+    #[command(subcommand)]
+    Case(commands::case::CaseCommand),
+    /// Read telemetry files into a case (format detected by content; gzip is fine).
+    Ingest(commands::ingest::IngestArgs),
+    /// List the connections of a case.
+    Conns(commands::conns::ConnsArgs),
+    /// List the non-connection events of a case (alerts, protocol logs).
+    Events(commands::events::EventsArgs),
+    /// Build the bundled demo case and run the pipeline on it end to end.
+    Demo(commands::demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Case(cmd) => commands::case::run(cmd),
+        Command::Ingest(args) => commands::ingest::run(args),
+        Command::Conns(args) => commands::conns::run(args),
+        Command::Events(args) => commands::events::run(args),
+        Command::Demo(args) => commands::demo::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

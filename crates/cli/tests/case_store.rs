@@ -1,0 +1,260 @@
+//! The case store through the real binary: tamper detection, idempotent ingest, and
+//! crash safety under SIGKILL.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_relaytrace"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run relaytrace")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn demo_input(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../demo")).join(name)
+}
+
+fn corpus(rel: &str) -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus"
+    ))
+    .join(rel)
+}
+
+fn new_case(dir: &Path) -> String {
+    let case = dir.join("case");
+    let o = run(&["case", "init", case.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    case.to_str().unwrap().to_string()
+}
+
+fn ingest(case: &str, vantage: &str, input: &Path) -> Output {
+    run(&[
+        "ingest",
+        "--case",
+        case,
+        "--vantage",
+        vantage,
+        input.to_str().unwrap(),
+    ])
+}
+
+fn verify_json(case: &str) -> (bool, serde_json::Value) {
+    let o = run(&["case", "verify", case, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("verify prints JSON");
+    (o.status.success(), v)
+}
+
+fn count_conns(case: &str) -> usize {
+    let o = run(&["conns", "--case", case, "--format", "jsonl"]);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).lines().count()
+}
+
+/// Flips one byte in the middle of `path` (making it writable first).
+fn flip_byte(path: &Path) {
+    let mut perms = fs::metadata(path).unwrap().permissions();
+    #[expect(
+        clippy::permissions_set_readonly_false,
+        reason = "the test tampers on purpose"
+    )]
+    perms.set_readonly(false);
+    fs::set_permissions(path, perms).unwrap();
+    let mut bytes = fs::read(path).unwrap();
+    let i = bytes.len() / 2;
+    bytes[i] ^= 0x01;
+    fs::write(path, bytes).unwrap();
+}
+
+fn only_file(dir: &Path) -> PathBuf {
+    let files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+#[test]
+fn verify_catches_a_flipped_byte_in_evidence_table_and_ledger() {
+    for target in ["evidence", "table", "ledger"] {
+        let dir = tempfile::tempdir().unwrap();
+        let case = new_case(dir.path());
+        let o = ingest(&case, "victim-edge", &demo_input("victim-edge.conn.log"));
+        assert!(o.status.success(), "{}", text(&o));
+        let (ok, before) = verify_json(&case);
+        assert!(ok, "{before:#}");
+        let case_dir = Path::new(&case);
+        let victim = match target {
+            "evidence" => only_file(&case_dir.join("evidence")),
+            "table" => only_file(&case_dir.join("tables/conns")),
+            _ => case_dir.join("ledger.jsonl"),
+        };
+        flip_byte(&victim);
+        let (ok, after) = verify_json(&case);
+        assert!(!ok, "{target}: verify passed after tampering: {after:#}");
+        let problems = after["problems"].to_string();
+        let named = match target {
+            "evidence" => problems.contains("evidence/"),
+            "table" => problems.contains("tables/conns/"),
+            _ => problems.contains("ledger.jsonl"),
+        };
+        assert!(
+            named,
+            "{target}: problem does not name the file: {problems}"
+        );
+    }
+}
+
+#[test]
+fn ingesting_the_same_file_twice_adds_nothing_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    let input = demo_input("relay-isp.eve.json");
+    assert!(ingest(&case, "relay-isp", &input).status.success());
+    let n = count_conns(&case);
+    assert_eq!(n, 5);
+    let o = ingest(&case, "other", &input);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("already ingested"), "{}", text(&o));
+    assert_eq!(count_conns(&case), n);
+    let log = run(&["case", "log", &case, "--format", "json"]);
+    assert_eq!(String::from_utf8_lossy(&log.stdout).lines().count(), 2);
+}
+
+#[test]
+fn rejections_are_reported_with_line_and_exit_status_follows_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    let broken = corpus("suricata-eve/surevego/eve_broken.json");
+    let o = ingest(&case, "sensor", &broken);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("262 read, 7 rejected"), "{out}");
+    assert!(out.contains("line 2: field `timestamp`"), "{out}");
+    // The ledger records the counts.
+    let log = run(&["case", "log", &case, "--format", "json"]);
+    let last: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&log.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(last["counts"]["rejected"], 7);
+
+    // --strict turns any rejection into a failure.
+    let case2 = {
+        let d = dir.path().join("c2");
+        assert!(run(&["case", "init", d.to_str().unwrap()]).status.success());
+        d.to_str().unwrap().to_string()
+    };
+    let o = run(&[
+        "ingest",
+        "--case",
+        &case2,
+        "--strict",
+        broken.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+
+    // A file with nothing readable fails, and an unknown format is an error naming it.
+    let junk = dir.path().join("junk.bin");
+    fs::write(&junk, b"this is not telemetry\n").unwrap();
+    let o = ingest(&case, "sensor", &junk);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("junk.bin"), "{}", text(&o));
+    let (ok, v) = verify_json(&case);
+    assert!(ok, "{v:#}");
+    assert_eq!(v["notes"].as_array().unwrap().len(), 0, "{v:#}");
+}
+
+/// Writes a Zeek conn.log with `n` connections.
+fn big_conn_log(path: &Path, n: usize) {
+    let mut f = std::io::BufWriter::new(fs::File::create(path).unwrap());
+    writeln!(f, "#separator \\x09").unwrap();
+    writeln!(f, "#path\tconn").unwrap();
+    writeln!(
+        f,
+        "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tduration\torig_bytes\tresp_bytes\tconn_state"
+    )
+    .unwrap();
+    for i in 0..n {
+        writeln!(
+            f,
+            "{}.{:06}\tC{i}\t10.{}.{}.{}\t{}\t192.0.2.1\t22\ttcp\t1.5\t{}\t{}\tSF",
+            1_700_000_000 + i / 1000,
+            i % 1_000_000,
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255,
+            1024 + i % 60000,
+            i % 5000,
+            i % 7000
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn sigkill_mid_ingest_leaves_a_verifiable_case_and_rerun_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    let input = dir.path().join("big.conn.log");
+    let n = 400_000;
+    big_conn_log(&input, n);
+    let mut child = bin()
+        .args(["ingest", "--case", &case, input.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once the reader has started writing its table (mid-way by construction:
+    // the table file appears at the first connection).
+    let tmp = Path::new(&case).join("tables/.tmp");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut killed = false;
+    while Instant::now() < deadline {
+        let writing = fs::read_dir(&tmp)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".conns.parquet"))
+            })
+            .unwrap_or(false);
+        if writing {
+            child.kill().unwrap(); // SIGKILL on Unix
+            killed = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        killed,
+        "ingest finished ({status}) before it could be killed"
+    );
+
+    let (ok, v) = verify_json(&case);
+    assert!(ok, "case corrupt after SIGKILL: {v:#}");
+    assert_eq!(count_conns(&case), 0, "nothing uncommitted is visible");
+
+    let o = ingest(&case, "default", &input);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(count_conns(&case), n, "re-run adds every connection once");
+    let (ok, v) = verify_json(&case);
+    assert!(ok, "{v:#}");
+    assert_eq!(v["notes"].as_array().unwrap().len(), 0, "{v:#}");
+}

@@ -1,0 +1,327 @@
+//! The ingest transaction: evidence in, tables written, one ledger entry committed.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use relaytrace_ingest::{
+    detect_format, input::open_input, read, Format, ReadOptions, ReadSummary, Sink,
+};
+use relaytrace_model::{Conn, Event, Location, PacketTimeline, Rejection};
+use serde_json::{json, Map, Value};
+
+use crate::case::Case;
+use crate::digest::{file_sha256, HashingWriter};
+use crate::error::{IoContext, StoreError};
+use crate::tables::{ConnWriter, EventWriter, PacketWriter};
+
+/// How many rejections an outcome keeps in memory for display; all of them are in
+/// the rejects table.
+pub const REJECTION_SAMPLE: usize = 20;
+
+/// Choices for one ingest.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Whose sensor saw the data (`victim-edge`, `relay-isp`...).
+    pub vantage: String,
+    /// Force a format instead of detecting it.
+    pub format: Option<Format>,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            vantage: "default".into(),
+            format: None,
+        }
+    }
+}
+
+/// What one ingest did.
+#[derive(Debug, Clone)]
+pub struct IngestOutcome {
+    /// The input as given.
+    pub input: PathBuf,
+    /// SHA-256 of the input bytes.
+    pub evidence: String,
+    /// When the same bytes were ingested before: that ledger entry's sequence
+    /// number and vantage; nothing was added this time.
+    pub already: Option<(u64, String)>,
+    /// Detected or forced format.
+    pub format: Option<Format>,
+    /// Counts.
+    pub summary: ReadSummary,
+    /// The first [`REJECTION_SAMPLE`] rejections.
+    pub rejections: Vec<Rejection>,
+    /// The file holding every rejection, when there were any.
+    pub rejects_file: Option<PathBuf>,
+}
+
+/// Writes reader output to temporary table files, creating each on first use.
+struct TableSink<'a> {
+    dir: PathBuf,
+    stem: String,
+    vantage: &'a str,
+    evidence: &'a str,
+    conns: Option<ConnWriter>,
+    packets: Option<PacketWriter>,
+    events: Option<EventWriter>,
+    rejects: Option<BufWriter<File>>,
+    sample: Vec<Rejection>,
+}
+
+fn to_io(e: StoreError) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+impl TableSink<'_> {
+    fn tmp(&self, table: &str, ext: &str) -> PathBuf {
+        self.dir.join(format!("{}.{table}.{ext}", self.stem))
+    }
+}
+
+impl Sink for TableSink<'_> {
+    fn conn(&mut self, conn: Conn) -> std::io::Result<()> {
+        if self.conns.is_none() {
+            let path = self.tmp("conns", "parquet");
+            self.conns =
+                Some(ConnWriter::create(&path, self.vantage, self.evidence).map_err(to_io)?);
+        }
+        if let Some(w) = self.conns.as_mut() {
+            w.write(&conn).map_err(to_io)?;
+        }
+        Ok(())
+    }
+
+    fn timeline(&mut self, timeline: PacketTimeline) -> std::io::Result<()> {
+        if self.packets.is_none() {
+            let path = self.tmp("packets", "parquet");
+            self.packets = Some(PacketWriter::create(&path, self.evidence).map_err(to_io)?);
+        }
+        if let Some(w) = self.packets.as_mut() {
+            w.write(&timeline).map_err(to_io)?;
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, event: Event) -> std::io::Result<()> {
+        if self.events.is_none() {
+            let path = self.tmp("events", "parquet");
+            self.events =
+                Some(EventWriter::create(&path, self.vantage, self.evidence).map_err(to_io)?);
+        }
+        if let Some(w) = self.events.as_mut() {
+            w.write(&event).map_err(to_io)?;
+        }
+        Ok(())
+    }
+
+    fn reject(&mut self, rejection: Rejection) -> std::io::Result<()> {
+        if self.rejects.is_none() {
+            self.rejects = Some(BufWriter::new(File::create(self.tmp("rejects", "jsonl"))?));
+        }
+        let (unit, at) = match rejection.location {
+            Location::Line(n) => ("line", n),
+            Location::Offset(n) => ("offset", n),
+        };
+        let line = json!({ unit: at, "field": rejection.field, "reason": rejection.reason });
+        if let Some(w) = self.rejects.as_mut() {
+            writeln!(w, "{line}")?;
+        }
+        if self.sample.len() < REJECTION_SAMPLE {
+            self.sample.push(rejection);
+        }
+        Ok(())
+    }
+}
+
+impl Case {
+    /// Ingests one input file.
+    ///
+    /// The input is copied into `evidence/` under its SHA-256 (one pass: copy and
+    /// hash), read by the reader for its format, and its tables committed with one
+    /// ledger entry. The same bytes ingested twice add nothing (the outcome says when
+    /// and from which vantage they came first). `read_options` carries state across
+    /// the files of one run (NetFlow templates).
+    pub fn ingest(
+        &self,
+        input: &Path,
+        options: &IngestOptions,
+        read_options: &mut ReadOptions,
+    ) -> Result<IngestOutcome, StoreError> {
+        let _lock = self.lock()?;
+        let result = self.ingest_locked(input, options, read_options);
+        if result.is_err() {
+            // Best effort: the error being reported matters more than this cleanup,
+            // and leftover scratch files are ignored and removed by the next ingest.
+            let _ = fs::remove_dir_all(self.tmp_dir());
+        }
+        result
+    }
+
+    fn ingest_locked(
+        &self,
+        input: &Path,
+        options: &IngestOptions,
+        read_options: &mut ReadOptions,
+    ) -> Result<IngestOutcome, StoreError> {
+        let tmp_dir = self.tmp_dir();
+        if tmp_dir.exists() {
+            // Debris of an interrupted ingest: never committed, safe to remove.
+            fs::remove_dir_all(&tmp_dir).at(&tmp_dir)?;
+        }
+        fs::create_dir_all(&tmp_dir).at(&tmp_dir)?;
+
+        // 1. Copy and hash.
+        let tmp_copy = tmp_dir.join("evidence.partial");
+        let mut source = File::open(input).at(input)?;
+        let mut writer = HashingWriter::new(BufWriter::new(File::create(&tmp_copy).at(&tmp_copy)?));
+        std::io::copy(&mut source, &mut writer).at(input)?;
+        let bytes = writer.bytes;
+        let (evidence, buffered) = writer.finish();
+        let file = buffered
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .at(&tmp_copy)?;
+        file.sync_all().at(&tmp_copy)?;
+        drop(file);
+
+        let mut outcome = IngestOutcome {
+            input: input.to_path_buf(),
+            evidence: evidence.clone(),
+            already: None,
+            format: None,
+            summary: ReadSummary::default(),
+            rejections: Vec::new(),
+            rejects_file: None,
+        };
+        let entries = self.ledger().entries()?;
+        if let Some(prior) = entries
+            .iter()
+            .find(|e| e.kind() == "ingest" && e.str_field("evidence") == Some(evidence.as_str()))
+        {
+            fs::remove_file(&tmp_copy).at(&tmp_copy)?;
+            let vantage = prior.str_field("vantage").unwrap_or("").to_string();
+            outcome.already = Some((prior.seq, vantage));
+            return Ok(outcome);
+        }
+        let evidence_path = self.evidence_path(&evidence);
+        let created_evidence = !evidence_path.exists();
+        if !created_evidence {
+            fs::remove_file(&tmp_copy).at(&tmp_copy)?;
+        } else {
+            let mut perms = fs::metadata(&tmp_copy).at(&tmp_copy)?.permissions();
+            perms.set_readonly(true);
+            fs::set_permissions(&tmp_copy, perms).at(&tmp_copy)?;
+            fs::rename(&tmp_copy, &evidence_path).at(&evidence_path)?;
+        }
+
+        // 2. Read from the stored copy (what the ledger vouches for), not the input.
+        let mut reader = open_input(&evidence_path).at(&evidence_path)?;
+        let format = match options.format {
+            Some(f) => f,
+            None => match detect_format(&mut reader) {
+                Ok(f) => f,
+                Err(source) => {
+                    // Nothing will reference the copy: do not leave it behind.
+                    drop(reader);
+                    if created_evidence {
+                        fs::remove_file(&evidence_path).at(&evidence_path)?;
+                    }
+                    return Err(StoreError::Ingest {
+                        path: input.to_path_buf(),
+                        source,
+                    });
+                }
+            },
+        };
+        outcome.format = Some(format);
+        let stem = evidence[..16].to_string();
+        let mut sink = TableSink {
+            dir: tmp_dir.clone(),
+            stem: stem.clone(),
+            vantage: &options.vantage,
+            evidence: &evidence,
+            conns: None,
+            packets: None,
+            events: None,
+            rejects: None,
+            sample: Vec::new(),
+        };
+        let summary = read(format, &mut reader, read_options, &mut sink).map_err(|source| {
+            StoreError::Ingest {
+                path: input.to_path_buf(),
+                source,
+            }
+        })?;
+
+        // 3. Finish tables, move them into place.
+        let mut outputs = Vec::new();
+        let mut finished: Vec<(&str, PathBuf)> = Vec::new();
+        if let Some(w) = sink.conns.take() {
+            w.finish()?;
+            finished.push(("conns", sink.tmp("conns", "parquet")));
+        }
+        if let Some(w) = sink.packets.take() {
+            w.finish()?;
+            finished.push(("packets", sink.tmp("packets", "parquet")));
+        }
+        if let Some(w) = sink.events.take() {
+            w.finish()?;
+            finished.push(("events", sink.tmp("events", "parquet")));
+        }
+        if let Some(w) = sink.rejects.take() {
+            let path = sink.tmp("rejects", "jsonl");
+            let f = w.into_inner().map_err(|e| e.into_error()).at(&path)?;
+            f.sync_all().at(&path)?;
+            finished.push(("rejects", path));
+        }
+        outcome.rejections = std::mem::take(&mut sink.sample);
+        for (table, tmp) in finished {
+            let ext = if table == "rejects" {
+                "jsonl"
+            } else {
+                "parquet"
+            };
+            let rel = format!("tables/{table}/{stem}.{ext}");
+            let dest = self.root().join(&rel);
+            if let Some(parent) = dest.parent() {
+                fs::create_dir_all(parent).at(parent)?;
+            }
+            let digest = file_sha256(&tmp)?;
+            fs::rename(&tmp, &dest).at(&dest)?;
+            if table == "rejects" {
+                outcome.rejects_file = Some(dest.clone());
+            }
+            outputs.push(json!({ "table": table, "path": rel, "sha256": digest }));
+        }
+
+        // 4. Commit.
+        let mut fields = Map::new();
+        let name = input
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        fields.insert("input_name".into(), Value::String(name));
+        fields.insert("evidence".into(), Value::String(evidence));
+        fields.insert("bytes".into(), Value::from(bytes));
+        fields.insert("format".into(), Value::String(format.as_str().into()));
+        fields.insert("vantage".into(), Value::String(options.vantage.clone()));
+        fields.insert("tool".into(), Value::String(crate::TOOL_VERSION.into()));
+        fields.insert(
+            "counts".into(),
+            json!({
+                "read": summary.read,
+                "rejected": summary.rejected,
+                "conns": summary.conns,
+                "events": summary.events,
+                "timelines": summary.timelines,
+            }),
+        );
+        fields.insert("outputs".into(), Value::Array(outputs));
+        self.ledger().append("ingest", fields)?;
+        fs::remove_dir_all(&tmp_dir).at(&tmp_dir)?;
+        outcome.summary = summary;
+        Ok(outcome)
+    }
+}

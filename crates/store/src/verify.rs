@@ -1,0 +1,128 @@
+//! `case verify`: recompute every digest and the ledger chain.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::case::Case;
+use crate::digest::file_sha256;
+use crate::error::{IoContext, StoreError};
+
+/// What verification found.
+#[derive(Debug, Default, Clone)]
+pub struct VerifyReport {
+    /// Ledger entries checked.
+    pub entries: u64,
+    /// Files whose digest was recomputed.
+    pub files_checked: u64,
+    /// Alterations and missing files: the case cannot be trusted as it is.
+    pub problems: Vec<String>,
+    /// Harmless findings, e.g. debris of an interrupted ingest that the ledger never
+    /// committed (ignored by every reader).
+    pub notes: Vec<String>,
+}
+
+impl VerifyReport {
+    /// True when nothing was altered or missing.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Checks the ledger chain, then every file the ledger vouches for (evidence and
+/// table outputs), then lists files the ledger does not know.
+pub fn verify(case: &Case) -> Result<VerifyReport, StoreError> {
+    let mut report = VerifyReport::default();
+    let ledger = case.ledger();
+    let scan = ledger.check_chain()?;
+    let ledger_name = ledger.path().display().to_string();
+    for p in &scan.problems {
+        report
+            .problems
+            .push(format!("{ledger_name}: line {}: {}", p.line, p.reason));
+    }
+    if scan.partial_tail_bytes > 0 {
+        report.notes.push(format!(
+            "{ledger_name}: {} bytes after the last complete entry (an interrupted append, never committed; removed by the next write)",
+            scan.partial_tail_bytes
+        ));
+    }
+    report.entries = scan.entries.len() as u64;
+    let mut known: BTreeSet<String> = BTreeSet::new();
+    for entry in &scan.entries {
+        if let Some(ev) = entry.str_field("evidence") {
+            let rel = format!("evidence/{ev}");
+            check_file(case.root(), &rel, ev, entry.seq, &mut report)?;
+            known.insert(rel);
+        }
+        if let Some(outputs) = entry.body.get("outputs").and_then(Value::as_array) {
+            for out in outputs {
+                let (Some(rel), Some(digest)) = (
+                    out.get("path").and_then(Value::as_str),
+                    out.get("sha256").and_then(Value::as_str),
+                ) else {
+                    report.problems.push(format!(
+                        "{ledger_name}: entry {}: output without path or sha256",
+                        entry.seq
+                    ));
+                    continue;
+                };
+                check_file(case.root(), rel, digest, entry.seq, &mut report)?;
+                known.insert(rel.to_string());
+            }
+        }
+    }
+    for dir in [
+        "evidence",
+        "tables/conns",
+        "tables/packets",
+        "tables/events",
+        "tables/rejects",
+    ] {
+        let path = case.root().join(dir);
+        let Ok(listing) = fs::read_dir(&path) else {
+            continue;
+        };
+        for item in listing {
+            let item = item.at(&path)?;
+            let rel = format!("{dir}/{}", item.file_name().to_string_lossy());
+            if !known.contains(&rel) {
+                report.notes.push(format!(
+                    "{rel}: not referenced by the ledger (left by an interrupted ingest; ignored, replaced on re-run)"
+                ));
+            }
+        }
+    }
+    if case.tmp_dir().exists() {
+        report
+            .notes
+            .push("tables/.tmp: uncommitted output of an interrupted ingest (ignored)".into());
+    }
+    Ok(report)
+}
+
+fn check_file(
+    root: &Path,
+    rel: &str,
+    expected: &str,
+    seq: u64,
+    report: &mut VerifyReport,
+) -> Result<(), StoreError> {
+    let path = root.join(rel);
+    if !path.is_file() {
+        report
+            .problems
+            .push(format!("{rel}: missing (recorded by ledger entry {seq})"));
+        return Ok(());
+    }
+    let actual = file_sha256(&path)?;
+    report.files_checked += 1;
+    if actual != expected {
+        report.problems.push(format!(
+            "{rel}: altered: sha256 is {actual}, ledger entry {seq} recorded {expected}"
+        ));
+    }
+    Ok(())
+}
