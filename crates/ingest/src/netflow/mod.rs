@@ -15,5 +15,7 @@ pub fn read_payloads(
     _templates: &mut TemplateCache,
     _sink: &mut dyn Sink,
 ) -> Result<(), IngestError> {
-    Err(IngestError::UnknownFormat("netflow reader not built yet".into()))
+    Err(IngestError::UnknownFormat(
+        "netflow reader not built yet".into(),
+    ))
 }
