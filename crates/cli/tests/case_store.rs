@@ -258,3 +258,38 @@ fn sigkill_mid_ingest_leaves_a_verifiable_case_and_rerun_completes() {
     assert!(ok, "{v:#}");
     assert_eq!(v["notes"].as_array().unwrap().len(), 0, "{v:#}");
 }
+
+#[test]
+fn netflow_templates_carry_across_the_files_of_one_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    let nf = corpus("netflow/logstash-codec-netflow");
+    let tpl = nf.join("netflow9_test_cisco_asa_1_tpl.dat");
+    let data = nf.join("netflow9_test_cisco_asa_1_data.dat");
+    // Data alone: its template is unknown, so every record is rejected, and the
+    // reason names the template.
+    let alone = dir.path().join("alone");
+    assert!(run(&["case", "init", alone.to_str().unwrap()])
+        .status
+        .success());
+    let o = run(&[
+        "ingest",
+        "--case",
+        alone.to_str().unwrap(),
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("template"), "{}", text(&o));
+    // Template file first, then data, in one run: decoded.
+    let o = run(&[
+        "ingest",
+        "--case",
+        &case,
+        "--vantage",
+        "relay-isp",
+        tpl.to_str().unwrap(),
+        data.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(count_conns(&case) > 0, "{}", text(&o));
+}

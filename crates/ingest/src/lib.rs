@@ -20,6 +20,7 @@ pub mod input;
 pub mod lines;
 pub mod netflow;
 pub mod pcap;
+pub mod stitch;
 pub mod zeek;
 
 use std::io::BufRead;
@@ -54,6 +55,12 @@ pub struct ReadSummary {
     pub events: u64,
     /// Packet timelines emitted.
     pub timelines: u64,
+    /// Flow records merged into an earlier record of the same flow (NetFlow/IPFIX
+    /// active-timeout splits, see [`stitch`]); not counted in `read`.
+    pub merged: u64,
+    /// NetFlow v9/IPFIX template records learned; a template-only file is read
+    /// even though it yields no connection.
+    pub templates: u64,
 }
 
 /// A [`Sink`] wrapper that keeps the [`ReadSummary`] counts, so no reader has to.
@@ -100,6 +107,8 @@ pub struct ReadOptions {
     /// NetFlow: templates learned from earlier files of the same ingest run, so that
     /// data files can follow their template files.
     pub netflow_templates: netflow::TemplateCache,
+    /// pcap: checksum handling (Zeek's `-C`).
+    pub pcap: pcap::PcapOptions,
 }
 
 /// Reads one input of a known format into `sink`.
@@ -118,9 +127,14 @@ pub fn read(
         Format::ZeekJson => zeek::read_json(input, &mut counting)?,
         Format::SuricataEve => eve::read(input, &mut counting)?,
         Format::NetflowPayloads => {
-            netflow::read_payloads(input, &mut options.netflow_templates, &mut counting)?
+            let before = options.netflow_templates.stored();
+            let mut stitcher = stitch::Stitcher::new(&mut counting);
+            netflow::read_payloads(input, &mut options.netflow_templates, &mut stitcher)?;
+            let merged = stitcher.finish()?;
+            counting.summary.merged = merged;
+            counting.summary.templates = options.netflow_templates.stored() - before;
         }
-        Format::Pcap | Format::PcapNg => pcap::read(input, &mut counting)?,
+        Format::Pcap | Format::PcapNg => pcap::read_with(input, &mut counting, options.pcap)?,
     }
     Ok(counting.summary)
 }

@@ -316,6 +316,8 @@ impl Case {
                 "conns": summary.conns,
                 "events": summary.events,
                 "timelines": summary.timelines,
+                "merged": summary.merged,
+                "templates": summary.templates,
             }),
         );
         fields.insert("outputs".into(), Value::Array(outputs));

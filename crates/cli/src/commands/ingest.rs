@@ -20,7 +20,7 @@ connections), NetFlow v5/v9/IPFIX export payloads, pcap and pcapng.\n\n\
 Every input is copied into the case under its SHA-256 and recorded in the ledger with its \
 counts; the same file ingested twice adds nothing. Rejected records are listed with their line \
 or byte offset and kept in tables/rejects/.\n\n\
-Exit status: 0 when every input yielded records; 1 when an input yielded nothing (or, with \
+Exit status: 0 when every input yielded records (or NetFlow templates); 1 when an input yielded nothing (or, with \
 --strict, had any rejection); 2 on errors.\n\n\
 Example:\n  relaytrace ingest --case ./case --vantage victim-edge conn.log eve.json capture.pcapng\n  \
 relaytrace ingest --case ./case --vantage relay-isp netflow/*.bin"
@@ -35,6 +35,10 @@ pub struct IngestArgs {
     /// Skip detection and read every input as this format.
     #[arg(long, value_parser = parse_format)]
     input_format: Option<Format>,
+    /// pcap: keep packets with wrong IP/TCP/UDP/ICMP checksums (Zeek's -C). Use it for
+    /// captures taken on the sending host, where checksum offloading leaves them wrong.
+    #[arg(long)]
+    ignore_checksums: bool,
     /// Fail (exit 1) if any record is rejected.
     #[arg(long)]
     strict: bool,
@@ -60,12 +64,15 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         format: args.input_format,
     };
     let mut read_options = ReadOptions::default();
+    read_options.pcap.ignore_checksums = args.ignore_checksums;
     let mut failed = false;
     let mut reports = Vec::new();
     for input in &args.inputs {
         match case.ingest(input, &options, &mut read_options) {
             Ok(outcome) => {
-                let empty = outcome.already.is_none() && outcome.summary.read == 0;
+                let empty = outcome.already.is_none()
+                    && outcome.summary.read == 0
+                    && outcome.summary.templates == 0;
                 let strict_fail = args.strict && outcome.summary.rejected > 0;
                 failed |= empty || strict_fail;
                 if args.format == ReportFormat::Text {
@@ -110,6 +117,12 @@ fn print_outcome(o: &IngestOutcome) {
         s.events,
         s.timelines
     );
+    if s.templates > 0 {
+        println!("  {} NetFlow/IPFIX templates learned", s.templates);
+    }
+    if s.merged > 0 {
+        println!("  {} flow records merged into earlier records of the same flow (active-timeout splits)", s.merged);
+    }
     for r in &o.rejections {
         println!("  rejected {name}: {r}");
     }
@@ -137,6 +150,8 @@ fn outcome_json(o: &IngestOutcome) -> serde_json::Value {
         "conns": o.summary.conns,
         "events": o.summary.events,
         "timelines": o.summary.timelines,
+        "merged": o.summary.merged,
+        "templates": o.summary.templates,
         "rejections": o.rejections.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
         "rejects_file": o.rejects_file.as_ref().map(|p| p.display().to_string()),
     })

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS (default 30) each, seeded from ../shared/corpus.
+# Needs cargo-fuzz; on the stable toolchain RUSTC_BOOTSTRAP=1 enables the sanitizer flags.
+set -euo pipefail
+cd "$(dirname "$0")"
+secs=${1:-30}
+export RUSTC_BOOTSTRAP=1
+corpus=../../shared/corpus
+seed() { # target, files...
+  local dir="corpus/$1"; shift
+  mkdir -p "$dir"
+  for f in "$@"; do [ -f "$f" ] && cp "$f" "$dir/$(sha256sum "$f" | cut -c1-16)"; done
+  true
+}
+seed zeek_tsv $corpus/zeek-json/*/*.tsv.log $corpus/zeek-pcap-pairs/core.ppp/conn.log
+seed zeek_json $corpus/zeek-json/*/ssh.json $corpus/zeek-json/*/rfb.json
+seed eve $corpus/suricata-eve/surevego/eve_broken.json
+seed netflow $corpus/netflow/logstash-codec-netflow/*.dat
+seed pcap $corpus/zeek-pcap-pairs/*/*.pcap
+seed pcapng $corpus/zeek-pcap-pairs/*/*.pcapng
+seed detect $corpus/netflow/logstash-codec-netflow/ipfix.dat $corpus/zeek-pcap-pairs/core.ppp/*
+for t in zeek_tsv zeek_json eve netflow pcap pcapng detect; do
+  echo "== fuzz $t for ${secs}s"
+  cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 2>&1 | tail -n 5
+done
