@@ -19,7 +19,17 @@ seed netflow $corpus/netflow/logstash-codec-netflow/*.dat
 seed pcap $corpus/zeek-pcap-pairs/*/*.pcap
 seed pcapng $corpus/zeek-pcap-pairs/*/*.pcapng
 seed detect $corpus/netflow/logstash-codec-netflow/ipfix.dat $corpus/zeek-pcap-pairs/core.ppp/*
+cargo fuzz build
+failed=0
 for t in zeek_tsv zeek_json eve netflow pcap pcapng detect; do
-  echo "== fuzz $t for ${secs}s"
-  cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 2>&1 | tail -n 5
+  log=$(mktemp)
+  if cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 >"$log" 2>&1; then
+    echo "fuzz $t: ${secs}s, $(grep -Eo 'Done [0-9]+ runs' "$log" | tail -n 1), no crash"
+  else
+    echo "fuzz $t: FAILED (input saved under fuzz/artifacts/$t)"
+    grep -v -E '^ +(#?[0-9]+[: ]|at )' "$log" | tail -n 40
+    failed=1
+  fi
+  rm -f "$log"
 done
+exit "$failed"

@@ -811,7 +811,9 @@ impl Tcp {
             return;
         }
         if !self.ep[e].reasm.skip {
-            loop {
+            // A block may end past `up_to`; stop there (an empty or reversed range
+            // would panic, as fuzzing found).
+            while self.ep[e].reasm.last_reassem < up_to {
                 let r = &self.ep[e].reasm;
                 let next = r
                     .blocks
