@@ -23,7 +23,7 @@ pub const DEFAULT_MAX_GAP_NS: i64 = 1_000_000_000;
 
 /// Open flows kept at most; beyond it, the flows that ended longest ago are emitted.
 /// Bounds memory on huge exports (one entry is a few hundred bytes).
-const MAX_PENDING: usize = 1 << 20;
+const MAX_PENDING: usize = 1 << 16;
 
 type Key = (Proto, IpAddr, u16, IpAddr, u16);
 

@@ -257,27 +257,29 @@ impl Case {
 
         // 3. Finish tables, move them into place.
         let mut outputs = Vec::new();
-        let mut finished: Vec<(&str, PathBuf)> = Vec::new();
+        let mut finished: Vec<(&str, PathBuf, String)> = Vec::new();
         if let Some(w) = sink.conns.take() {
-            w.finish()?;
-            finished.push(("conns", sink.tmp("conns", "parquet")));
+            let (_, digest) = w.finish()?;
+            finished.push(("conns", sink.tmp("conns", "parquet"), digest));
         }
         if let Some(w) = sink.packets.take() {
-            w.finish()?;
-            finished.push(("packets", sink.tmp("packets", "parquet")));
+            let (_, digest) = w.finish()?;
+            finished.push(("packets", sink.tmp("packets", "parquet"), digest));
         }
         if let Some(w) = sink.events.take() {
-            w.finish()?;
-            finished.push(("events", sink.tmp("events", "parquet")));
+            let (_, digest) = w.finish()?;
+            finished.push(("events", sink.tmp("events", "parquet"), digest));
         }
         if let Some(w) = sink.rejects.take() {
             let path = sink.tmp("rejects", "jsonl");
             let f = w.into_inner().map_err(|e| e.into_error()).at(&path)?;
             f.sync_all().at(&path)?;
-            finished.push(("rejects", path));
+            drop(f);
+            let digest = file_sha256(&path)?;
+            finished.push(("rejects", path, digest));
         }
         outcome.rejections = std::mem::take(&mut sink.sample);
-        for (table, tmp) in finished {
+        for (table, tmp, digest) in finished {
             let ext = if table == "rejects" {
                 "jsonl"
             } else {
@@ -288,7 +290,6 @@ impl Case {
             if let Some(parent) = dest.parent() {
                 fs::create_dir_all(parent).at(parent)?;
             }
-            let digest = file_sha256(&tmp)?;
             fs::rename(&tmp, &dest).at(&dest)?;
             if table == "rejects" {
                 outcome.rejects_file = Some(dest.clone());

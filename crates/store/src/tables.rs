@@ -7,6 +7,7 @@
 //! has one; see the README's "Output fields".
 
 use std::fs::File;
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,11 +21,12 @@ use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::Type;
 use relaytrace_model::{Conn, Direction, Event, PacketTimeline};
 
+use crate::digest::HashingWriter;
 use crate::error::{IoContext, StoreError};
 
 /// Rows per row group: large enough for good compression and scans, small enough
 /// that buffering one group stays in the tens of megabytes.
-pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 
 /// Schema of `tables/conns/*.parquet`.
 pub const CONN_SCHEMA: &str = "message conn {
@@ -75,6 +77,11 @@ pub const EVENT_SCHEMA: &str = "message event {
   required binary json (UTF8);
 }";
 
+/// Columns whose values are (nearly) all distinct; see [`TableWriter::create`].
+const HIGH_CARDINALITY: [&str; 8] = [
+    "id", "uid", "orig_h", "resp_h", "history", "json", "conn_id", "record",
+];
+
 /// One buffered column; `None` values become nulls (definition level 0).
 enum Column {
     Int(Vec<i64>, Vec<i16>),
@@ -93,7 +100,7 @@ fn required_flags(schema: &Type) -> Vec<bool> {
 /// Buffers rows column by column and writes row groups to one Parquet file.
 pub struct TableWriter {
     path: PathBuf,
-    writer: SerializedFileWriter<File>,
+    writer: SerializedFileWriter<HashingWriter<BufWriter<File>>>,
     columns: Vec<Column>,
     required: Vec<bool>,
     rows: usize,
@@ -121,11 +128,23 @@ impl TableWriter {
             })
             .collect();
         let required = required_flags(&schema);
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            .set_created_by(crate::TOOL_VERSION.to_string())
-            .build();
-        let file = File::create(path).at(path)?;
+            .set_created_by(crate::TOOL_VERSION.to_string());
+        // Dictionary encoding only pays on repetitive columns; on near-unique ones
+        // (ids, addresses, JSON) it costs a hash-table probe per value and is then
+        // abandoned anyway when the dictionary page fills.
+        for name in HIGH_CARDINALITY {
+            props = props.set_column_dictionary_enabled(
+                parquet::schema::types::ColumnPath::from(name),
+                false,
+            );
+        }
+        let props = props.build();
+        let file = HashingWriter::new(BufWriter::with_capacity(
+            1 << 20,
+            File::create(path).at(path)?,
+        ));
         let writer =
             SerializedFileWriter::new(file, Arc::new(schema), Arc::new(props)).map_err(pq(path))?;
         Ok(TableWriter {
@@ -200,13 +219,19 @@ impl TableWriter {
         Ok(())
     }
 
-    /// Writes the last row group and the footer, and syncs the file.
-    pub fn finish(mut self) -> Result<u64, StoreError> {
+    /// Writes the last row group and the footer, syncs the file, and returns the
+    /// row count and the file's SHA-256 (computed while writing: no second pass).
+    pub fn finish(mut self) -> Result<(u64, String), StoreError> {
         self.flush_group()?;
         let path = self.path.clone();
-        let file = self.writer.into_inner().map_err(pq(&path))?;
+        let hashing = self.writer.into_inner().map_err(pq(&path))?;
+        let (digest, buffered) = hashing.finish();
+        let file = buffered
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .at(&path)?;
         file.sync_all().at(&path)?;
-        Ok(self.total_rows)
+        Ok((self.total_rows, digest))
     }
 }
 
@@ -269,8 +294,8 @@ impl ConnWriter {
         t.end_row()
     }
 
-    /// Finishes the file; returns the row count.
-    pub fn finish(self) -> Result<u64, StoreError> {
+    /// Finishes the file; returns the row count and the file's SHA-256.
+    pub fn finish(self) -> Result<(u64, String), StoreError> {
         self.table.finish()
     }
 }
@@ -310,8 +335,8 @@ impl PacketWriter {
         Ok(())
     }
 
-    /// Finishes the file; returns the row count.
-    pub fn finish(self) -> Result<u64, StoreError> {
+    /// Finishes the file; returns the row count and the file's SHA-256.
+    pub fn finish(self) -> Result<(u64, String), StoreError> {
         self.table.finish()
     }
 }
@@ -348,8 +373,8 @@ impl EventWriter {
         t.end_row()
     }
 
-    /// Finishes the file; returns the row count.
-    pub fn finish(self) -> Result<u64, StoreError> {
+    /// Finishes the file; returns the row count and the file's SHA-256.
+    pub fn finish(self) -> Result<(u64, String), StoreError> {
         self.table.finish()
     }
 }

@@ -32,16 +32,110 @@ pub fn parse_time(field: &'static str, v: &str) -> Result<i64, FieldError> {
     }
 }
 
-fn required<'a, F>(get: &F, field: &'static str) -> Result<Cow<'a, str>, FieldError>
-where
-    F: Fn(&str) -> Option<Cow<'a, str>>,
-{
-    get(field).ok_or_else(|| err(field, "missing or unset"))
+/// The conn.log fields relaytrace reads, so readers can look columns up by index
+/// (TSV: resolved once per `#fields` header) instead of by name on every line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnField {
+    /// `ts`
+    Ts,
+    /// `uid`
+    Uid,
+    /// `id.orig_h`
+    OrigH,
+    /// `id.orig_p`
+    OrigP,
+    /// `id.resp_h`
+    RespH,
+    /// `id.resp_p`
+    RespP,
+    /// `proto`
+    Proto,
+    /// `service`
+    Service,
+    /// `duration`
+    Duration,
+    /// `orig_bytes`
+    OrigBytes,
+    /// `resp_bytes`
+    RespBytes,
+    /// `orig_pkts`
+    OrigPkts,
+    /// `resp_pkts`
+    RespPkts,
+    /// `orig_ip_bytes`
+    OrigIpBytes,
+    /// `resp_ip_bytes`
+    RespIpBytes,
+    /// `missed_bytes`
+    MissedBytes,
+    /// `conn_state`
+    ConnState,
+    /// `history`
+    History,
+    /// `ip_proto`
+    IpProto,
 }
 
-fn parsed<'a, T: FromStr, F>(get: &F, field: &'static str) -> Result<Option<T>, FieldError>
+impl ConnField {
+    /// Every field, in discriminant order (index = `field as usize`).
+    pub const ALL: [ConnField; 19] = [
+        ConnField::Ts,
+        ConnField::Uid,
+        ConnField::OrigH,
+        ConnField::OrigP,
+        ConnField::RespH,
+        ConnField::RespP,
+        ConnField::Proto,
+        ConnField::Service,
+        ConnField::Duration,
+        ConnField::OrigBytes,
+        ConnField::RespBytes,
+        ConnField::OrigPkts,
+        ConnField::RespPkts,
+        ConnField::OrigIpBytes,
+        ConnField::RespIpBytes,
+        ConnField::MissedBytes,
+        ConnField::ConnState,
+        ConnField::History,
+        ConnField::IpProto,
+    ];
+
+    /// The Zeek column name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnField::Ts => "ts",
+            ConnField::Uid => "uid",
+            ConnField::OrigH => "id.orig_h",
+            ConnField::OrigP => "id.orig_p",
+            ConnField::RespH => "id.resp_h",
+            ConnField::RespP => "id.resp_p",
+            ConnField::Proto => "proto",
+            ConnField::Service => "service",
+            ConnField::Duration => "duration",
+            ConnField::OrigBytes => "orig_bytes",
+            ConnField::RespBytes => "resp_bytes",
+            ConnField::OrigPkts => "orig_pkts",
+            ConnField::RespPkts => "resp_pkts",
+            ConnField::OrigIpBytes => "orig_ip_bytes",
+            ConnField::RespIpBytes => "resp_ip_bytes",
+            ConnField::MissedBytes => "missed_bytes",
+            ConnField::ConnState => "conn_state",
+            ConnField::History => "history",
+            ConnField::IpProto => "ip_proto",
+        }
+    }
+}
+
+fn required<'a, F>(get: &F, field: ConnField) -> Result<Cow<'a, str>, FieldError>
 where
-    F: Fn(&str) -> Option<Cow<'a, str>>,
+    F: Fn(ConnField) -> Option<Cow<'a, str>>,
+{
+    get(field).ok_or_else(|| err(field.name(), "missing or unset"))
+}
+
+fn parsed<'a, T: FromStr, F>(get: &F, field: ConnField) -> Result<Option<T>, FieldError>
+where
+    F: Fn(ConnField) -> Option<Cow<'a, str>>,
     T::Err: std::fmt::Display,
 {
     match get(field) {
@@ -49,7 +143,7 @@ where
         Some(v) => v
             .parse::<T>()
             .map(Some)
-            .map_err(|e| err(field, format!("{v:?}: {e}"))),
+            .map_err(|e| err(field.name(), format!("{v:?}: {e}"))),
     }
 }
 
@@ -57,45 +151,46 @@ where
 /// unset (`-`) fields and the field's text otherwise.
 pub fn conn_from_fields<'a, F>(get: F, record: u64) -> Result<Conn, FieldError>
 where
-    F: Fn(&str) -> Option<Cow<'a, str>>,
+    F: Fn(ConnField) -> Option<Cow<'a, str>>,
 {
-    let start_ns = parse_time("ts", &required(&get, "ts")?)?;
-    let addr = |field: &'static str| -> Result<IpAddr, FieldError> {
+    use ConnField as C;
+    let start_ns = parse_time("ts", &required(&get, C::Ts)?)?;
+    let addr = |field: ConnField| -> Result<IpAddr, FieldError> {
         let v = required(&get, field)?;
         v.parse::<IpAddr>()
-            .map_err(|e| err(field, format!("{v:?}: {e}")))
+            .map_err(|e| err(field.name(), format!("{v:?}: {e}")))
     };
-    let port = |field: &'static str| -> Result<u16, FieldError> {
-        parsed::<u16, _>(&get, field)?.ok_or_else(|| err(field, "missing or unset"))
+    let port = |field: ConnField| -> Result<u16, FieldError> {
+        parsed::<u16, _>(&get, field)?.ok_or_else(|| err(field.name(), "missing or unset"))
     };
-    let proto_text = required(&get, "proto")?;
+    let proto_text = required(&get, C::Proto)?;
     let proto = Proto::parse(&proto_text)
         .ok_or_else(|| err("proto", format!("unknown protocol {proto_text:?}")))?;
     let mut conn = Conn::new(
         proto,
-        addr("id.orig_h")?,
-        port("id.orig_p")?,
-        addr("id.resp_h")?,
-        port("id.resp_p")?,
+        addr(C::OrigH)?,
+        port(C::OrigP)?,
+        addr(C::RespH)?,
+        port(C::RespP)?,
         start_ns,
     );
     conn.record = record;
-    conn.uid = get("uid").map(Cow::into_owned);
-    conn.service = get("service").map(Cow::into_owned);
-    conn.duration_ns = match get("duration") {
+    conn.uid = get(C::Uid).map(Cow::into_owned);
+    conn.service = get(C::Service).map(Cow::into_owned);
+    conn.duration_ns = match get(C::Duration) {
         None => None,
         Some(v) => Some(parse_decimal_seconds_ns(&v).map_err(|e| err("duration", e.to_string()))?),
     };
-    conn.orig_bytes = parsed(&get, "orig_bytes")?;
-    conn.resp_bytes = parsed(&get, "resp_bytes")?;
-    conn.orig_pkts = parsed(&get, "orig_pkts")?;
-    conn.resp_pkts = parsed(&get, "resp_pkts")?;
-    conn.orig_ip_bytes = parsed(&get, "orig_ip_bytes")?;
-    conn.resp_ip_bytes = parsed(&get, "resp_ip_bytes")?;
-    conn.missed_bytes = parsed(&get, "missed_bytes")?;
-    conn.conn_state = get("conn_state").map(Cow::into_owned);
-    conn.history = get("history").map(Cow::into_owned);
-    conn.ip_proto = parsed(&get, "ip_proto")?.or(match proto {
+    conn.orig_bytes = parsed(&get, C::OrigBytes)?;
+    conn.resp_bytes = parsed(&get, C::RespBytes)?;
+    conn.orig_pkts = parsed(&get, C::OrigPkts)?;
+    conn.resp_pkts = parsed(&get, C::RespPkts)?;
+    conn.orig_ip_bytes = parsed(&get, C::OrigIpBytes)?;
+    conn.resp_ip_bytes = parsed(&get, C::RespIpBytes)?;
+    conn.missed_bytes = parsed(&get, C::MissedBytes)?;
+    conn.conn_state = get(C::ConnState).map(Cow::into_owned);
+    conn.history = get(C::History).map(Cow::into_owned);
+    conn.ip_proto = parsed(&get, C::IpProto)?.or(match proto {
         Proto::Tcp => Some(6),
         Proto::Udp => Some(17),
         _ => None,

@@ -7,7 +7,7 @@ use std::io::BufRead;
 use relaytrace_model::{Event, Location, Rejection};
 use serde_json::{Map, Value};
 
-use super::conn_fields::{conn_from_fields, is_conn_log, parse_time};
+use super::conn_fields::{conn_from_fields, is_conn_log, parse_time, ConnField};
 use crate::lines::{Line, LineReader};
 use crate::{IngestError, Sink};
 
@@ -61,7 +61,7 @@ pub fn read_json(input: &mut dyn BufRead, sink: &mut dyn Sink) -> Result<(), Ing
         };
         let path = map.get("_path").and_then(Value::as_str);
         if is_conn_log(path, |f| map.contains_key(f)) {
-            let get = |name: &str| map.get(name).and_then(value_text);
+            let get = |f: ConnField| map.get(f.name()).and_then(value_text);
             match conn_from_fields(get, line_no) {
                 Ok(conn) => sink.conn(conn)?,
                 Err(e) => sink.reject(rejection(loc, Some(e.field), e.reason))?,

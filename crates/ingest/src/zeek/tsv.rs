@@ -11,7 +11,7 @@ use std::io::BufRead;
 use relaytrace_model::{Event, Location, Rejection};
 use serde_json::{Map, Value};
 
-use super::conn_fields::{conn_from_fields, is_conn_log, parse_time};
+use super::conn_fields::{conn_from_fields, is_conn_log, parse_time, ConnField};
 use crate::lines::{Line, LineReader};
 use crate::{IngestError, Sink};
 
@@ -25,6 +25,8 @@ struct Header {
     fields: Vec<String>,
     types: Vec<String>,
     is_conn: bool,
+    /// Column of each [`ConnField`] (by discriminant), resolved once per `#fields`.
+    conn_columns: [Option<usize>; ConnField::ALL.len()],
 }
 
 impl Default for Header {
@@ -39,6 +41,7 @@ impl Default for Header {
             fields: Vec::new(),
             types: Vec::new(),
             is_conn: false,
+            conn_columns: [None; ConnField::ALL.len()],
         }
     }
 }
@@ -70,6 +73,9 @@ fn unescape(s: &str) -> Cow<'_, str> {
 pub fn read_tsv(input: &mut dyn BufRead, sink: &mut dyn Sink) -> Result<(), IngestError> {
     let mut lines = LineReader::new(input);
     let mut header = Header::default();
+    // Field boundaries of the current line, reused across lines (no allocation per
+    // line on the hot path).
+    let mut spans: Vec<(usize, usize)> = Vec::new();
     while let Some((line_no, line)) = lines.next_line()? {
         let loc = Location::Line(line_no);
         let text = match line {
@@ -94,23 +100,23 @@ pub fn read_tsv(input: &mut dyn BufRead, sink: &mut dyn Sink) -> Result<(), Inge
             sink.reject(reject(loc, None, "data line before any #fields header"))?;
             continue;
         }
-        let values: Vec<&str> = text.split(header.separator.as_str()).collect();
-        if values.len() != header.fields.len() {
+        split_spans(text, &header.separator, &mut spans);
+        if spans.len() != header.fields.len() {
             sink.reject(reject(
                 loc,
                 None,
                 &format!(
                     "expected {} fields (from #fields), found {}",
                     header.fields.len(),
-                    values.len()
+                    spans.len()
                 ),
             ))?;
             continue;
         }
         if header.is_conn {
-            let get = |name: &str| -> Option<Cow<'_, str>> {
-                let i = header.fields.iter().position(|f| f == name)?;
-                let v = values[i];
+            let get = |f: ConnField| -> Option<Cow<'_, str>> {
+                let (a, b) = spans[header.conn_columns[f as usize]?];
+                let v = &text[a..b];
                 if v == header.unset_field || v == header.empty_field {
                     None
                 } else {
@@ -122,6 +128,7 @@ pub fn read_tsv(input: &mut dyn BufRead, sink: &mut dyn Sink) -> Result<(), Inge
                 Err(e) => sink.reject(reject(loc, Some(e.field), &e.reason))?,
             }
         } else {
+            let values: Vec<&str> = spans.iter().map(|&(a, b)| &text[a..b]).collect();
             match event_from_values(&header, &values, line_no) {
                 Ok(event) => sink.event(event)?,
                 Err((field, reason)) => sink.reject(reject(loc, Some(field), &reason))?,
@@ -129,6 +136,27 @@ pub fn read_tsv(input: &mut dyn BufRead, sink: &mut dyn Sink) -> Result<(), Inge
         }
     }
     Ok(())
+}
+
+/// Splits `text` at `sep` into byte ranges.
+fn split_spans(text: &str, sep: &str, spans: &mut Vec<(usize, usize)>) {
+    spans.clear();
+    let mut start = 0;
+    if sep.len() == 1 {
+        let b = sep.as_bytes()[0];
+        for (i, c) in text.bytes().enumerate() {
+            if c == b {
+                spans.push((start, i));
+                start = i + 1;
+            }
+        }
+    } else if !sep.is_empty() {
+        for (i, _) in text.match_indices(sep) {
+            spans.push((start, i));
+            start = i + sep.len();
+        }
+    }
+    spans.push((start, text.len()));
 }
 
 fn reject(location: Location, field: Option<&str>, reason: &str) -> Rejection {
@@ -164,6 +192,7 @@ fn apply_header(header: &mut Header, directive: &str) {
     let fields = &header.fields;
     header.is_conn = !fields.is_empty()
         && is_conn_log(header.path.as_deref(), |f| fields.iter().any(|x| x == f));
+    header.conn_columns = ConnField::ALL.map(|f| fields.iter().position(|x| x == f.name()));
 }
 
 /// Converts one value to JSON by its Zeek type, so events keep numbers as numbers
