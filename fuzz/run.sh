@@ -18,10 +18,11 @@ seed eve $corpus/suricata-eve/surevego/eve_broken.json
 seed netflow $corpus/netflow/logstash-codec-netflow/*.dat
 seed pcap $corpus/zeek-pcap-pairs/*/*.pcap
 seed pcapng $corpus/zeek-pcap-pairs/*/*.pcapng
+seed netflow_pcap ../crates/ingest/tests/fixtures/export-v*.pcap
 seed detect $corpus/netflow/logstash-codec-netflow/ipfix.dat $corpus/zeek-pcap-pairs/core.ppp/*
 cargo fuzz build
 failed=0
-for t in zeek_tsv zeek_json eve netflow pcap pcapng detect; do
+for t in zeek_tsv zeek_json eve netflow netflow_pcap pcap pcapng detect; do
   log=$(mktemp)
   if cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 >"$log" 2>&1; then
     echo "fuzz $t: ${secs}s, $(grep -Eo 'Done [0-9]+ runs' "$log" | tail -n 1), no crash"

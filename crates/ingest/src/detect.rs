@@ -23,6 +23,8 @@ pub enum Format {
     SuricataEve,
     /// Raw NetFlow v5/v9/IPFIX export datagrams, back to back.
     NetflowPayloads,
+    /// A pcap/pcapng capture of NetFlow/IPFIX export traffic (taken at a collector).
+    NetflowPcap,
     /// Classic libpcap capture.
     Pcap,
     /// pcapng capture.
@@ -37,6 +39,7 @@ impl Format {
             Format::ZeekJson => "zeek-json",
             Format::SuricataEve => "suricata-eve",
             Format::NetflowPayloads => "netflow",
+            Format::NetflowPcap => "netflow-pcap",
             Format::Pcap => "pcap",
             Format::PcapNg => "pcapng",
         }
@@ -49,6 +52,7 @@ impl Format {
             Format::ZeekJson,
             Format::SuricataEve,
             Format::NetflowPayloads,
+            Format::NetflowPcap,
             Format::Pcap,
             Format::PcapNg,
         ]
@@ -77,8 +81,17 @@ pub fn detect_bytes(head: &[u8]) -> Result<Format, IngestError> {
             [0xa1, 0xb2, 0xc3, 0xd4]
             | [0xd4, 0xc3, 0xb2, 0xa1]
             | [0xa1, 0xb2, 0x3c, 0x4d]
-            | [0x4d, 0x3c, 0xb2, 0xa1] => return Ok(Format::Pcap),
-            [0x0a, 0x0d, 0x0d, 0x0a] => return Ok(Format::PcapNg),
+            | [0x4d, 0x3c, 0xb2, 0xa1]
+            | [0x0a, 0x0d, 0x0d, 0x0a] => {
+                if crate::pcap::looks_like_export_capture(head) {
+                    return Ok(Format::NetflowPcap);
+                }
+                return Ok(if magic[0] == 0x0a {
+                    Format::PcapNg
+                } else {
+                    Format::Pcap
+                });
+            }
             _ => {}
         }
     }
@@ -95,7 +108,7 @@ pub fn detect_bytes(head: &[u8]) -> Result<Format, IngestError> {
 
 /// NetFlow headers start with a big-endian version (5, 9, 10) and a count/length
 /// that must be plausible; text formats never start with a 0x00 byte.
-fn looks_like_netflow(head: &[u8]) -> bool {
+pub(crate) fn looks_like_netflow(head: &[u8]) -> bool {
     if head.len() < 16 || head[0] != 0 {
         return false;
     }

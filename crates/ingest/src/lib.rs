@@ -10,7 +10,8 @@
 //! Readers, one module each, named after the format:
 //! - [`zeek`]: Zeek TSV (`#fields` headers) and JSON logs;
 //! - [`eve`]: Suricata EVE JSON;
-//! - [`netflow`]: NetFlow v5, v9 and IPFIX export payloads;
+//! - [`netflow`]: NetFlow v5, v9 and IPFIX export payloads (raw, or inside a capture
+//!   of export traffic: [`Format::NetflowPcap`]);
 //! - [`pcap`]: pcap and pcapng captures, with connection tracking.
 
 pub mod detect;
@@ -135,6 +136,15 @@ pub fn read(
             counting.summary.templates = options.netflow_templates.stored() - before;
         }
         Format::Pcap | Format::PcapNg => pcap::read_with(input, &mut counting, options.pcap)?,
+        Format::NetflowPcap => {
+            let pcap_options = pcap::PcapOptions {
+                netflow_export: true,
+                ..options.pcap
+            };
+            let mut stitcher = stitch::Stitcher::new(&mut counting);
+            pcap::read_with(input, &mut stitcher, pcap_options)?;
+            counting.summary.merged = stitcher.finish()?;
+        }
     }
     Ok(counting.summary)
 }

@@ -191,6 +191,7 @@ fn compare(dir: &Path) -> PairResult {
     let meta: serde_json::Value = serde_json::from_str(&meta).expect("parse pair.json");
     let options = PcapOptions {
         ignore_checksums: meta["ignore_checksums"].as_bool().unwrap_or(false),
+        ..PcapOptions::default()
     };
     pcap::read_with(&mut *input, &mut sink, options).expect("read trace");
     let zeek = zeek_rows(&dir.join("conn.log"));

@@ -16,7 +16,8 @@ use super::case::ReportFormat;
 #[command(
     after_help = "Formats (detected by content, gzip transparently): Zeek TSV and JSON logs \
 (conn.log becomes connections, other logs events), Suricata EVE JSON (flow/netflow events become \
-connections), NetFlow v5/v9/IPFIX export payloads, pcap and pcapng.\n\n\
+connections), NetFlow v5/v9/IPFIX export payloads (raw files, or pcaps of export traffic, decoded with \
+templates per exporter), pcap and pcapng (connections with Zeek's conn.log semantics).\n\n\
 Every input is copied into the case under its SHA-256 and recorded in the ledger with its \
 counts; the same file ingested twice adds nothing. Rejected records are listed with their line \
 or byte offset and kept in tables/rejects/.\n\n\
@@ -52,7 +53,8 @@ pub struct IngestArgs {
 
 fn parse_format(s: &str) -> Result<Format, String> {
     Format::parse(s).ok_or_else(|| {
-        "expected one of zeek-tsv, zeek-json, suricata-eve, netflow, pcap, pcapng".to_string()
+        "expected one of zeek-tsv, zeek-json, suricata-eve, netflow, netflow-pcap, pcap, pcapng"
+            .to_string()
     })
 }
 

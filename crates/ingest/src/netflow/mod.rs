@@ -163,6 +163,42 @@ pub fn read_payloads(
     Ok(())
 }
 
+/// Decodes the export datagram(s) in one UDP payload from a capture of export
+/// traffic. `base` is added to every offset (record provenance, rejections), so the
+/// caller can place them in its own file; `templates` should be the cache of this
+/// exporter (its source address), which framed captures let us know.
+pub(crate) fn read_datagram(
+    payload: &[u8],
+    base: u64,
+    templates: &mut TemplateCache,
+    sink: &mut dyn Sink,
+) -> std::io::Result<()> {
+    let mut pos = 0;
+    let mut out = Vec::new();
+    while pos < payload.len() {
+        pos = parse_datagram(payload, pos, templates, &mut out);
+        for item in out.drain(..) {
+            match item {
+                Output::Conn(mut c) => {
+                    c.record += base;
+                    sink.conn(c)?
+                }
+                Output::Event(mut e) => {
+                    e.record += base;
+                    sink.event(e)?
+                }
+                Output::Reject(mut r) => {
+                    if let Location::Offset(o) = &mut r.location {
+                        *o += base;
+                    }
+                    sink.reject(r)?
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Parses the datagram (or padding) at `at` and returns where the next one starts;
 /// always past `at`, so the walk ends.
 fn parse_datagram(

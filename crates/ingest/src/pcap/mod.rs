@@ -26,6 +26,7 @@
 //! errors: they are counted by kind and reported in one `pcap-stats` event at the end.
 
 mod conntrack;
+mod export;
 mod ip;
 mod link;
 mod reader;
@@ -45,6 +46,10 @@ pub struct PcapOptions {
     /// ("checksum offloading"); with the default (off) such a capture loses those
     /// packets, exactly as Zeek would.
     pub ignore_checksums: bool,
+    /// The capture holds NetFlow v5/v9/IPFIX export traffic (UDP datagrams from
+    /// exporters to a collector): decode each UDP payload as export datagrams, with
+    /// templates kept per exporter address, instead of tracking connections.
+    pub netflow_export: bool,
 }
 
 /// Reads a pcap or pcapng capture with the default [`PcapOptions`]; see
@@ -65,4 +70,11 @@ pub fn read_with(
     options: PcapOptions,
 ) -> Result<(), IngestError> {
     reader::read_capture(input, sink, options)
+}
+
+/// Whether a capture's first bytes hold NetFlow/IPFIX export traffic: at least one
+/// UDP datagram, every IP packet UDP, every UDP payload starting with a plausible
+/// v5/v9/IPFIX header. Used by format detection on a prefix of the file.
+pub fn looks_like_export_capture(head: &[u8]) -> bool {
+    export::probe(head)
 }

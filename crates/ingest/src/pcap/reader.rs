@@ -282,6 +282,9 @@ fn pcapng_ts_ns(raw: u64, iface: Interface) -> Option<i64> {
 pub(crate) struct Pipeline {
     options: PcapOptions,
     tracker: Tracker,
+    /// Set for captures of NetFlow/IPFIX export traffic: UDP payloads go to the
+    /// NetFlow decoder instead of the connection table.
+    export: Option<super::export::ExportCollector>,
     fragments: FragmentTable,
     frames: u64,
     ip_packets: u64,
@@ -293,6 +296,9 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     pub(crate) fn new(options: PcapOptions) -> Self {
         Pipeline {
+            export: options
+                .netflow_export
+                .then(super::export::ExportCollector::default),
             options,
             tracker: Tracker::new(),
             fragments: FragmentTable::new(),
@@ -347,12 +353,18 @@ impl Pipeline {
             Ok(s) => s,
             Err(reason) => return self.reject(sink, frame.offset, reason),
         };
+        if let Some(export) = self.export.as_mut() {
+            return export.packet(frame, &packet, &segment, sink);
+        }
         self.tracker.packet(frame.ts_ns, &packet, &segment, sink)?;
         Ok(())
     }
 
     pub(crate) fn finish(mut self, sink: &mut dyn Sink) -> Result<(), IngestError> {
         self.tracker.finish(sink)?;
+        if let Some(export) = self.export.take() {
+            export.finish(sink)?;
+        }
         let mut json = serde_json::Map::new();
         json.insert("frames".into(), self.frames.into());
         json.insert("ip_packets".into(), self.ip_packets.into());
