@@ -293,3 +293,35 @@ fn netflow_templates_carry_across_the_files_of_one_ingest() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(count_conns(&case) > 0, "{}", text(&o));
 }
+
+#[test]
+fn netflow_templates_from_an_earlier_run_of_the_same_vantage_are_used_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    let nf = corpus("netflow/logstash-codec-netflow");
+    let tpl = nf.join("netflow9_test_cisco_asa_1_tpl.dat");
+    let data = nf.join("netflow9_test_cisco_asa_1_data.dat");
+    assert!(ingest(&case, "relay-isp", &tpl).status.success());
+    // Another vantage's exporter is another exporter: its templates do not apply.
+    let o = ingest(&case, "elsewhere", &data);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let case2 = {
+        let d = dir.path().join("c2");
+        assert!(run(&["case", "init", d.to_str().unwrap()]).status.success());
+        d.to_str().unwrap().to_string()
+    };
+    assert!(ingest(&case2, "relay-isp", &tpl).status.success());
+    let o = ingest(&case2, "relay-isp", &data);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(count_conns(&case2) > 0);
+    let log = run(&["case", "log", &case2, "--format", "json"]);
+    let entries: Vec<serde_json::Value> = String::from_utf8_lossy(&log.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let tpl_digest = entries[1]["evidence"].as_str().unwrap();
+    assert_eq!(
+        entries[2]["templates_from"],
+        serde_json::json!([tpl_digest])
+    );
+}

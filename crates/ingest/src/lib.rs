@@ -110,6 +110,10 @@ pub struct ReadOptions {
     pub netflow_templates: netflow::TemplateCache,
     /// pcap: checksum handling (Zeek's `-C`).
     pub pcap: pcap::PcapOptions,
+    /// Evidence digests whose NetFlow templates are in `netflow_templates`, in the
+    /// order they were read; the store records them with each NetFlow ingest so a
+    /// re-analysis knows which files a data file's decoding depended on.
+    pub netflow_template_sources: Vec<String>,
 }
 
 /// Reads one input of a known format into `sink`.
@@ -147,6 +151,26 @@ pub fn read(
         }
     }
     Ok(counting.summary)
+}
+
+/// A [`Sink`] that keeps nothing: for replaying evidence already in a case only to
+/// learn its NetFlow templates (its records were counted when it was ingested).
+#[derive(Debug, Default)]
+pub struct DiscardSink;
+
+impl Sink for DiscardSink {
+    fn conn(&mut self, _: Conn) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn timeline(&mut self, _: PacketTimeline) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn event(&mut self, _: Event) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn reject(&mut self, _: Rejection) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A [`Sink`] that keeps everything in memory; for tests and small inputs.

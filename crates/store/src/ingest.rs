@@ -136,6 +136,55 @@ impl Sink for TableSink<'_> {
 }
 
 impl Case {
+    /// Loads the NetFlow templates of raw NetFlow evidence ingested earlier from the
+    /// same vantage (in ledger order) into `read_options`, so a data file can follow
+    /// its template file across separate `ingest` runs. Each file is replayed once
+    /// per run; its records were counted when it was first ingested.
+    fn replay_netflow_templates(
+        &self,
+        entries: &[crate::LedgerEntry],
+        vantage: &str,
+        read_options: &mut ReadOptions,
+    ) -> Result<(), StoreError> {
+        for e in entries {
+            let Some(digest) = e.str_field("evidence") else {
+                continue;
+            };
+            let learned = e
+                .body
+                .get("counts")
+                .and_then(|c| c.get("templates"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            if e.kind() != "ingest"
+                || e.str_field("format") != Some(Format::NetflowPayloads.as_str())
+                || e.str_field("vantage") != Some(vantage)
+                || learned == 0
+                || read_options
+                    .netflow_template_sources
+                    .iter()
+                    .any(|d| d == digest)
+            {
+                continue;
+            }
+            let path = self.evidence_path(digest);
+            let mut reader = open_input(&path).at(&path)?;
+            relaytrace_ingest::netflow::read_payloads(
+                &mut reader,
+                &mut read_options.netflow_templates,
+                &mut relaytrace_ingest::DiscardSink,
+            )
+            .map_err(|source| StoreError::Ingest {
+                path: path.clone(),
+                source,
+            })?;
+            read_options
+                .netflow_template_sources
+                .push(digest.to_string());
+        }
+        Ok(())
+    }
+
     /// Ingests one input file.
     ///
     /// The input is copied into `evidence/` under its SHA-256 (one pass: copy and
@@ -236,6 +285,12 @@ impl Case {
             },
         };
         outcome.format = Some(format);
+        let templates_from = if format == Format::NetflowPayloads {
+            self.replay_netflow_templates(&entries, &options.vantage, read_options)?;
+            read_options.netflow_template_sources.clone()
+        } else {
+            Vec::new()
+        };
         let stem = evidence[..16].to_string();
         let mut sink = TableSink {
             dir: tmp_dir.clone(),
@@ -304,6 +359,7 @@ impl Case {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         fields.insert("input_name".into(), Value::String(name));
+        let evidence_for_sources = evidence.clone();
         fields.insert("evidence".into(), Value::String(evidence));
         fields.insert("bytes".into(), Value::from(bytes));
         fields.insert("format".into(), Value::String(format.as_str().into()));
@@ -322,6 +378,17 @@ impl Case {
             }),
         );
         fields.insert("outputs".into(), Value::Array(outputs));
+        if !templates_from.is_empty() {
+            fields.insert(
+                "templates_from".into(),
+                Value::Array(templates_from.into_iter().map(Value::String).collect()),
+            );
+        }
+        if format == Format::NetflowPayloads && summary.templates > 0 {
+            read_options
+                .netflow_template_sources
+                .push(evidence_for_sources.clone());
+        }
         self.ledger().append("ingest", fields)?;
         fs::remove_dir_all(&tmp_dir).at(&tmp_dir)?;
         outcome.summary = summary;
