@@ -16,8 +16,9 @@
 //!   [`relaytrace_model::PacketTimeline`] of each TCP connection.
 //!
 //! The reference is Zeek 9.1's `conn.log`; the rules used are cited where they are
-//! implemented. Tunnels (GRE, GTP, Teredo, IP-in-IP) are not decapsulated: their outer
-//! packets are tracked as ordinary (or `unknown_transport`) connections.
+//! implemented. GRE and IP-in-IP tunnels are opened (`tunnel.rs`) and their inner
+//! connections tracked, as Zeek does; UDP tunnels (GTP-U, Teredo, VXLAN) are not yet:
+//! their outer packets are tracked as ordinary UDP connections.
 //!
 //! Hostile input: no byte sequence makes this module panic; every table it keeps is
 //! bounded (see the constants in `conntrack.rs` and `ip.rs`). A frame that cannot be
@@ -32,6 +33,7 @@ mod link;
 mod reader;
 mod timeline;
 mod transport;
+mod tunnel;
 
 use std::io::BufRead;
 

@@ -16,6 +16,7 @@ use relaytrace_model::{Event, Location, Rejection};
 use super::conntrack::Tracker;
 use super::ip::{self, FragmentTable, IpOutcome};
 use super::link::{self, LinkOutcome};
+use super::tunnel;
 use super::transport;
 use super::PcapOptions;
 use crate::{IngestError, Sink};
@@ -278,6 +279,9 @@ fn pcapng_ts_ns(raw: u64, iface: Interface) -> Option<i64> {
         .filter(|ts| (0..=MAX_TS_NS).contains(ts))
 }
 
+/// IPv6 "No Next Header" (RFC 8200 §4.7).
+const IPV6_NO_NEXT_HEADER: u8 = 59;
+
 /// Link → IP → transport → connection table, plus the counters reported at the end.
 pub(crate) struct Pipeline {
     options: PcapOptions,
@@ -288,6 +292,8 @@ pub(crate) struct Pipeline {
     fragments: FragmentTable,
     frames: u64,
     ip_packets: u64,
+    /// Packets found inside GRE / IP-in-IP tunnels.
+    tunnelled_packets: u64,
     rejected: u64,
     /// Non-IP frames by kind (`ethertype 0x0806`, `llc`...), so nothing vanishes.
     skipped: BTreeMap<String, u64>,
@@ -304,6 +310,7 @@ impl Pipeline {
             fragments: FragmentTable::new(),
             frames: 0,
             ip_packets: 0,
+            tunnelled_packets: 0,
             rejected: 0,
             skipped: BTreeMap::new(),
         }
@@ -348,15 +355,86 @@ impl Pipeline {
             IpOutcome::FragmentHeld => return Ok(()),
             IpOutcome::Bad(reason) => return self.reject(sink, frame.offset, reason),
         };
+        self.ip_packet(frame, &packet, 0, sink)
+    }
+
+    /// Transport decoding and tracking of one IP packet; tunnels (GRE, IP-in-IP) are
+    /// opened and their inner packet handled in its place.
+    fn ip_packet(
+        &mut self,
+        frame: &Frame<'_>,
+        packet: &ip::IpPacket<'_>,
+        depth: usize,
+        sink: &mut dyn Sink,
+    ) -> Result<(), IngestError> {
         self.ip_packets += 1;
-        let segment = match transport::decode(&packet, !self.options.ignore_checksums) {
+        if self.export.is_none()
+            && matches!(packet.proto, tunnel::GRE | tunnel::IPIP | tunnel::IPV6_IN_IP)
+        {
+            if depth >= tunnel::MAX_DEPTH {
+                return self.reject(sink, frame.offset, "tunnel: nested deeper than 4");
+            }
+            let inner = match tunnel::open(packet.proto, &packet.payload) {
+                tunnel::Inner::Ip(bytes) => bytes,
+                tunnel::Inner::NotIp(kind) => {
+                    *self.skipped.entry(kind).or_insert(0) += 1;
+                    return Ok(());
+                }
+                tunnel::Inner::Bad(reason) => return self.reject(sink, frame.offset, reason),
+            };
+            let inner_packet = match ip::decode(
+                inner,
+                inner.len(),
+                frame.ts_ns,
+                !self.options.ignore_checksums,
+                &mut self.fragments,
+            ) {
+                IpOutcome::Packet(p) => p,
+                IpOutcome::FragmentHeld => return Ok(()),
+                IpOutcome::Bad(reason) => return self.reject(sink, frame.offset, reason),
+            };
+            self.tunnelled_packets += 1;
+            return self.ip_packet(frame, &inner_packet, depth + 1, sink);
+        }
+        if packet.proto == IPV6_NO_NEXT_HEADER {
+            // Nothing above IP (Teredo bubbles are such packets): no connection, as in
+            // Zeek, but counted.
+            *self
+                .skipped
+                .entry("ipv6 no next header".into())
+                .or_insert(0) += 1;
+            return Ok(());
+        }
+        let segment = match transport::decode(packet, !self.options.ignore_checksums) {
             Ok(s) => s,
             Err(reason) => return self.reject(sink, frame.offset, reason),
         };
         if let Some(export) = self.export.as_mut() {
-            return export.packet(frame, &packet, &segment, sink);
+            return export.packet(frame, packet, &segment, sink);
         }
-        self.tracker.packet(frame.ts_ns, &packet, &segment, sink)?;
+        self.tracker.packet(frame.ts_ns, packet, &segment, sink)?;
+        if let transport::Segment::Udp(udp) = &segment {
+            let end = usize::from(udp.ulen).clamp(8, packet.payload.len().max(8));
+            let payload = packet.payload.get(8..end).unwrap_or(&[]);
+            if let Some(inner) = tunnel::open_udp(udp.sport, udp.dport, payload) {
+                if depth >= tunnel::MAX_DEPTH {
+                    return self.reject(sink, frame.offset, "tunnel: nested deeper than 4");
+                }
+                let inner_packet = match ip::decode(
+                    inner,
+                    inner.len(),
+                    frame.ts_ns,
+                    !self.options.ignore_checksums,
+                    &mut self.fragments,
+                ) {
+                    IpOutcome::Packet(p) => p,
+                    IpOutcome::FragmentHeld => return Ok(()),
+                    IpOutcome::Bad(reason) => return self.reject(sink, frame.offset, reason),
+                };
+                self.tunnelled_packets += 1;
+                return self.ip_packet(frame, &inner_packet, depth + 1, sink);
+            }
+        }
         Ok(())
     }
 
@@ -368,6 +446,7 @@ impl Pipeline {
         let mut json = serde_json::Map::new();
         json.insert("frames".into(), self.frames.into());
         json.insert("ip_packets".into(), self.ip_packets.into());
+        json.insert("tunnelled_packets".into(), self.tunnelled_packets.into());
         json.insert("rejected_frames".into(), self.rejected.into());
         let skipped: serde_json::Map<String, serde_json::Value> = self
             .skipped

@@ -48,7 +48,7 @@ impl Default for Header {
 
 /// Replaces `\xHH` escapes (Zeek writes non-printable and separator bytes so).
 fn unescape(s: &str) -> Cow<'_, str> {
-    if !s.contains("\\x") {
+    if !s.as_bytes().contains(&b'\\') {
         return Cow::Borrowed(s);
     }
     let bytes = s.as_bytes();
