@@ -45,6 +45,13 @@ enum Command {
     Events(commands::events::EventsArgs),
     /// Build the bundled demo case and run the pipeline on it end to end.
     Demo(commands::demo::DemoArgs),
+    /// Fetch enrichment datasets and build snapshots, or list them.
+    #[command(subcommand)]
+    Data(commands::data::DataCommand),
+    /// Look addresses up: prefix, ASN, AS organisation, country, snapshot digest.
+    Whois(commands::whois::WhoisArgs),
+    /// Add ASN, organisation and country of every address of a case (with the snapshot digest).
+    Enrich(commands::enrich::EnrichArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +62,9 @@ fn main() -> ExitCode {
         Command::Conns(args) => commands::conns::run(args),
         Command::Events(args) => commands::events::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Data(cmd) => commands::data::run(cmd),
+        Command::Whois(args) => commands::whois::run(args),
+        Command::Enrich(args) => commands::enrich::run(args),
     };
     match result {
         Ok(code) => code,

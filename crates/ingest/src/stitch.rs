@@ -8,10 +8,10 @@
 //! latest. The merged connection keeps the provenance (`record`) of its first record;
 //! how many records were merged is reported in [`crate::ReadSummary::merged`].
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use relaytrace_model::{Conn, Event, PacketTimeline, Proto, Rejection};
+use rustc_hash::FxHashMap;
 
 use crate::Sink;
 
@@ -21,16 +21,66 @@ use crate::Sink;
 /// sessions that reuse a 5-tuple apart in practice.
 pub const DEFAULT_MAX_GAP_NS: i64 = 1_000_000_000;
 
-/// Open flows kept at most; beyond it, the flows that ended longest ago are emitted.
-/// Bounds memory on huge exports (one entry is a few hundred bytes).
-const MAX_PENDING: usize = 1 << 16;
+/// Longest active timeout an exporter is assumed to use (Cisco's default and common
+/// maximum, 30 min). Exporters send records in expiry order, so once records start
+/// this long after everything in the older generation ended, none of it can be
+/// continued any more.
+pub const ACTIVE_TIMEOUT_HORIZON_NS: i64 = 30 * 60 * 1_000_000_000;
+
+/// Flows per generation. Two generations are held, so memory is bounded by twice
+/// this (a few tens of MiB) whatever the input size; a continuation arriving more
+/// than two generations after its predecessor is not merged (both parts are kept as
+/// separate connections, nothing is lost).
+const GENERATION_FLOWS: usize = 1 << 16;
 
 type Key = (Proto, IpAddr, u16, IpAddr, u16);
 
+/// One generation of pending flows, in arrival order (so emission order follows the
+/// input and is deterministic without sorting).
+#[derive(Default)]
+struct Generation {
+    flows: Vec<Option<Conn>>,
+    index: FxHashMap<Key, usize>,
+    max_end_ns: Option<i64>,
+}
+
+impl Generation {
+    fn get_mut(&mut self, key: &Key) -> Option<&mut Conn> {
+        let i = *self.index.get(key)?;
+        self.flows[i].as_mut()
+    }
+
+    fn remove(&mut self, key: &Key) -> Option<Conn> {
+        let i = self.index.remove(key)?;
+        self.flows[i].take()
+    }
+
+    fn insert(&mut self, key: Key, conn: Conn) {
+        self.note_end(conn.end_ns());
+        self.index.insert(key, self.flows.len());
+        self.flows.push(Some(conn));
+    }
+
+    fn note_end(&mut self, end: i64) {
+        self.max_end_ns = Some(self.max_end_ns.map_or(end, |m| m.max(end)));
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+}
+
 /// A [`Sink`] adaptor that merges split flow records before passing them on.
+///
+/// Pending flows are held in two generations: new flows enter the current one; when
+/// it is full, or when records start past [`ACTIVE_TIMEOUT_HORIZON_NS`] after a
+/// generation's last end, the old generation is emitted and the current one becomes
+/// old. A record is looked up in both: two hash probes per record, no per-flow
+/// eviction bookkeeping.
 pub struct Stitcher<'a> {
     inner: &'a mut dyn Sink,
-    pending: HashMap<Key, Conn>,
+    current: Generation,
+    old: Generation,
     /// Largest gap still merged, nanoseconds.
     pub max_gap_ns: i64,
     /// Records merged into an earlier one so far.
@@ -42,38 +92,41 @@ impl<'a> Stitcher<'a> {
     pub fn new(inner: &'a mut dyn Sink) -> Self {
         Stitcher {
             inner,
-            pending: HashMap::new(),
+            current: Generation::default(),
+            old: Generation::default(),
             max_gap_ns: DEFAULT_MAX_GAP_NS,
             merged: 0,
         }
     }
 
-    /// Emits every pending flow, ordered by start time then record, so output is
-    /// deterministic whatever the hash map's order.
+    /// Emits every pending flow (old generation first, each in arrival order).
     pub fn finish(mut self) -> std::io::Result<u64> {
-        let mut rest: Vec<Conn> = self.pending.drain().map(|(_, c)| c).collect();
-        rest.sort_by_key(|c| (c.start_ns, c.record));
-        for c in rest {
-            self.inner.conn(c)?;
-        }
+        Self::emit(self.inner, &mut self.old)?;
+        Self::emit(self.inner, &mut self.current)?;
         Ok(self.merged)
     }
 
-    fn evict_oldest_half(&mut self) -> std::io::Result<()> {
-        let mut ends: Vec<i64> = self.pending.values().map(Conn::end_ns).collect();
-        ends.sort_unstable();
-        let cutoff = ends[ends.len() / 2];
-        let keys: Vec<Key> = self
-            .pending
-            .iter()
-            .filter(|(_, c)| c.end_ns() <= cutoff)
-            .map(|(k, _)| *k)
-            .collect();
-        let mut out: Vec<Conn> = keys.iter().filter_map(|k| self.pending.remove(k)).collect();
-        out.sort_by_key(|c| (c.start_ns, c.record));
-        for c in out {
-            self.inner.conn(c)?;
+    /// Emits and empties a generation, keeping its allocations for reuse.
+    fn emit(inner: &mut dyn Sink, generation: &mut Generation) -> std::io::Result<()> {
+        generation.index.clear();
+        generation.max_end_ns = None;
+        for c in generation.flows.drain(..).flatten() {
+            inner.conn(c)?;
         }
+        Ok(())
+    }
+
+    /// Whether no flow of `g` can be continued by a record starting at `start_ns`.
+    fn stale(&self, g: &Generation, start_ns: i64) -> bool {
+        g.max_end_ns.is_some_and(|end| {
+            start_ns > end.saturating_add(ACTIVE_TIMEOUT_HORIZON_NS + self.max_gap_ns)
+        })
+    }
+
+    /// Emits the old generation and makes the current one old.
+    fn rotate(&mut self) -> std::io::Result<()> {
+        Self::emit(self.inner, &mut self.old)?;
+        std::mem::swap(&mut self.old, &mut self.current);
         Ok(())
     }
 }
@@ -107,20 +160,42 @@ impl Sink for Stitcher<'_> {
             conn.resp_h,
             conn.resp_p,
         );
-        if let Some(prev) = self.pending.get_mut(&key) {
-            let gap = conn.start_ns - prev.end_ns();
-            if conn.start_ns >= prev.start_ns && gap <= self.max_gap_ns {
-                merge(prev, &conn);
-                self.merged += 1;
-                return Ok(());
+        if self.stale(&self.current, conn.start_ns) {
+            // Everything pending is past the horizon.
+            self.rotate()?;
+            self.rotate()?;
+        } else if self.stale(&self.old, conn.start_ns) {
+            Self::emit(self.inner, &mut self.old)?;
+        }
+        let max_gap_ns = self.max_gap_ns;
+        let in_current = self.current.index.contains_key(&key);
+        let generation = if in_current {
+            Some(&mut self.current)
+        } else if self.old.index.contains_key(&key) {
+            Some(&mut self.old)
+        } else {
+            None
+        };
+        if let Some(generation) = generation {
+            if let Some(prev) = generation.get_mut(&key) {
+                let gap = conn.start_ns - prev.end_ns();
+                if conn.start_ns >= prev.start_ns && gap <= max_gap_ns {
+                    merge(prev, &conn);
+                    let end = prev.end_ns();
+                    generation.note_end(end);
+                    self.merged += 1;
+                    return Ok(());
+                }
             }
-            let done = std::mem::replace(prev, conn);
-            return self.inner.conn(done);
+            // Same 5-tuple, a new session: the earlier one is complete.
+            if let Some(done) = generation.remove(&key) {
+                self.inner.conn(done)?;
+            }
         }
-        if self.pending.len() >= MAX_PENDING {
-            self.evict_oldest_half()?;
+        if self.current.len() >= GENERATION_FLOWS {
+            self.rotate()?;
         }
-        self.pending.insert(key, conn);
+        self.current.insert(key, conn);
         Ok(())
     }
     fn timeline(&mut self, timeline: PacketTimeline) -> std::io::Result<()> {
@@ -185,10 +260,29 @@ mod tests {
         assert_eq!(
             got,
             vec![
+                // Emitted in arrival order: the merged session when its 5-tuple
+                // started anew, then the pending flows as they came.
                 (0, Some(130), Some(350), Some(3), 0),
-                (1, Some(1), Some(1), Some(1), 192),
                 (500, Some(5), Some(7), Some(1), 144),
+                (1, Some(1), Some(1), Some(1), 192),
             ]
         );
+    }
+
+    #[test]
+    fn flows_past_the_active_timeout_horizon_are_emitted_early() {
+        let mut sink = VecSink::default();
+        let mut st = Stitcher::new(&mut sink);
+        st.conn(flow(0, 1, 10, 6000, 0)).unwrap();
+        st.conn(flow(10, 1, 10, 6001, 48)).unwrap();
+        // Two hours later, twice: each time, the generation before can no longer be
+        // continued and is emitted.
+        st.conn(flow(7200, 1, 10, 6002, 96)).unwrap();
+        st.conn(flow(14400, 1, 10, 6003, 144)).unwrap();
+        drop(st);
+        // 6000 and 6001 went out when 6002 came, 6002 when 6003 came; 6003 is still
+        // pending (no finish).
+        let early: Vec<u16> = sink.conns.iter().map(|c| c.orig_p).collect();
+        assert_eq!(early, vec![6000, 6001, 6002]);
     }
 }

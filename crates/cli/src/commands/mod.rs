@@ -2,6 +2,9 @@
 
 pub mod case;
 pub mod conns;
+pub mod data;
 pub mod demo;
+pub mod enrich;
 pub mod events;
 pub mod ingest;
+pub mod whois;

@@ -16,8 +16,8 @@ use relaytrace_model::{Event, Location, Rejection};
 use super::conntrack::Tracker;
 use super::ip::{self, FragmentTable, IpOutcome};
 use super::link::{self, LinkOutcome};
-use super::tunnel;
 use super::transport;
+use super::tunnel;
 use super::PcapOptions;
 use crate::{IngestError, Sink};
 
@@ -369,7 +369,10 @@ impl Pipeline {
     ) -> Result<(), IngestError> {
         self.ip_packets += 1;
         if self.export.is_none()
-            && matches!(packet.proto, tunnel::GRE | tunnel::IPIP | tunnel::IPV6_IN_IP)
+            && matches!(
+                packet.proto,
+                tunnel::GRE | tunnel::IPIP | tunnel::IPV6_IN_IP
+            )
         {
             if depth >= tunnel::MAX_DEPTH {
                 return self.reject(sink, frame.offset, "tunnel: nested deeper than 4");
