@@ -8,7 +8,14 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_relaytrace"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_relaytrace"));
+    // No enrichment snapshot: these tests count ledger entries, and `ingest` would
+    // add an `enrich` entry on a machine where `data update` had been run.
+    c.env(
+        "RELAYTRACE_DATA",
+        std::env::temp_dir().join("relaytrace-tests-no-data"),
+    );
+    c
 }
 
 fn run(args: &[&str]) -> Output {

@@ -135,3 +135,35 @@ fn whois_and_enrich_carry_the_snapshot_digest() {
     let verify = ok(&["case", "verify", c]);
     assert!(!verify.contains("not referenced"), "{verify}");
 }
+
+#[test]
+fn ingest_enriches_the_case_when_a_snapshot_is_installed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let data = data.to_str().unwrap();
+    let asn = repo("crates/enrich/tests/fixtures/asn.csv");
+    ok(&[
+        "data",
+        "update",
+        "--data-dir",
+        data,
+        "--no-defaults",
+        "--asn-csv",
+        &asn,
+    ]);
+    let input = repo("demo/relay-isp.eve.json");
+    for (name, extra) in [("auto", None), ("off", Some("--no-enrich"))] {
+        let case = tmp.path().join(name);
+        let case = case.to_str().unwrap();
+        ok(&["case", "init", case]);
+        let mut args = vec!["ingest", "--case", case, "--data-dir", data];
+        args.extend(extra);
+        args.push(&input);
+        let out = ok(&args);
+        let log = ok(&["case", "log", case, "--format", "json"]);
+        let enriched = log.lines().any(|l| l.contains("\"kind\":\"enrich\""));
+        assert_eq!(enriched, extra.is_none(), "{name}: {out}\n{log}");
+        let (_, verified) = (0, ok(&["case", "verify", case]));
+        assert!(verified.starts_with("OK"), "{verified}");
+    }
+}

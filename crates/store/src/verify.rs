@@ -80,6 +80,7 @@ pub fn verify(case: &Case) -> Result<VerifyReport, StoreError> {
         "tables/packets",
         "tables/events",
         "tables/rejects",
+        "tables/enrich",
     ] {
         let path = case.root().join(dir);
         let Ok(listing) = fs::read_dir(&path) else {
@@ -95,7 +96,8 @@ pub fn verify(case: &Case) -> Result<VerifyReport, StoreError> {
             }
         }
     }
-    if case.tmp_dir().exists() {
+    let scratch_used = fs::read_dir(case.tmp_dir()).is_ok_and(|mut d| d.next().is_some());
+    if scratch_used {
         report
             .notes
             .push("tables/.tmp: uncommitted output of an interrupted ingest (ignored)".into());

@@ -50,6 +50,20 @@ pub fn run(args: EnrichArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Enriches a case with the data directory's current snapshot, if there is one: what
+/// `ingest` runs after its inputs so a case is enriched as soon as data exists.
+/// Returns the one-line outcome, or `None` when no snapshot is installed.
+pub fn auto(case_dir: &std::path::Path, data: &DataDirArg) -> Result<Option<String>> {
+    let Some(snap) = data.resolve()?.open_current()? else {
+        return Ok(None);
+    };
+    snap.verify_digest()?;
+    let case = Case::open(case_dir)?;
+    let _lock = case.lock()?;
+    let addrs = case_addresses(&case)?;
+    Ok(Some(write_table(&case, &snap, &addrs)?))
+}
+
 /// Distinct addresses of every committed conns table.
 fn case_addresses(case: &Case) -> Result<BTreeSet<IpAddr>> {
     let mut addrs = BTreeSet::new();
@@ -111,6 +125,7 @@ fn write_table(case: &Case, snap: &Snapshot, addrs: &BTreeSet<IpAddr>) -> Result
     });
     if done {
         fs::remove_file(&tmp).ok();
+        fs::remove_dir(&tmp_dir).ok();
         return Ok(format!(
             "already enriched: {} addresses with snapshot {} ({rel}); nothing added",
             addrs.len(),
@@ -122,6 +137,8 @@ fn write_table(case: &Case, snap: &Snapshot, addrs: &BTreeSet<IpAddr>) -> Result
         fs::create_dir_all(parent).with_context(|| parent.display().to_string())?;
     }
     fs::rename(&tmp, &dest).with_context(|| dest.display().to_string())?;
+    // Scratch directory no longer needed (fails harmlessly if another file is in it).
+    fs::remove_dir(&tmp_dir).ok();
 
     let m = snap.meta();
     let sources: Vec<Value> = m

@@ -46,6 +46,12 @@ pub struct IngestArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     format: ReportFormat,
+    /// Do not enrich the case afterwards (by default, when an enrichment snapshot is
+    /// installed — `relaytrace data update` — the case is enriched after ingest).
+    #[arg(long)]
+    no_enrich: bool,
+    #[command(flatten)]
+    data: super::data::DataDirArg,
     /// Input files, in order (NetFlow template files before the data files that use them).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
@@ -92,6 +98,16 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     }
     if args.format == ReportFormat::Json {
         println!("{:#}", serde_json::Value::Array(reports));
+    }
+    if !args.no_enrich {
+        match super::enrich::auto(&args.case, &args.data) {
+            Ok(Some(outcome)) if args.format == ReportFormat::Text => println!("enrich: {outcome}"),
+            Ok(_) => {}
+            Err(e) => {
+                failed = true;
+                eprintln!("error: enrich after ingest: {e:#}");
+            }
+        }
     }
     Ok(if failed {
         ExitCode::from(1)
