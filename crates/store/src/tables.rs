@@ -56,7 +56,7 @@ pub const CONN_SCHEMA: &str = "message conn {
 
 /// Schema of `tables/packets/*.parquet`: one row per packet carrying new payload.
 pub const PACKET_SCHEMA: &str = "message packet {
-  required binary conn_id (UTF8);
+  required int64 conn_record;
   required binary dir (UTF8);
   required int64 ts_ns;
   required int64 payload_bytes;
@@ -78,7 +78,15 @@ pub const META_EVIDENCE: &str = "relaytrace.evidence";
 pub const META_VANTAGE: &str = "relaytrace.vantage";
 
 /// Columns whose values are (nearly) all distinct; see [`TableWriter::create`].
-const HIGH_CARDINALITY: [&str; 5] = ["uid", "orig_h", "resp_h", "json", "record"];
+const HIGH_CARDINALITY: [&str; 7] = [
+    "uid",
+    "orig_h",
+    "resp_h",
+    "json",
+    "record",
+    "conn_record",
+    "ts_ns",
+];
 
 /// One buffered column; `None` values become nulls (definition level 0).
 enum Column {
@@ -362,7 +370,6 @@ impl ConnWriter {
 /// Writes packet timelines of one input.
 pub struct PacketWriter {
     table: TableWriter,
-    evidence: String,
 }
 
 impl PacketWriter {
@@ -370,16 +377,15 @@ impl PacketWriter {
     pub fn create(path: &Path, evidence: &str) -> Result<Self, StoreError> {
         Ok(PacketWriter {
             table: TableWriter::create(path, PACKET_SCHEMA, &[(META_EVIDENCE, evidence)])?,
-            evidence: evidence.into(),
         })
     }
 
     /// Buffers every packet of one timeline.
     pub fn write(&mut self, tl: &PacketTimeline) -> Result<(), StoreError> {
-        let conn_id = record_id(&self.evidence, tl.conn_record);
+        let conn_record = opt_i64(Some(tl.conn_record));
         for p in &tl.packets {
             let t = &mut self.table;
-            t.push_text(0, Some(&conn_id));
+            t.push_int(0, conn_record);
             t.push_text(
                 1,
                 Some(match p.dir {
@@ -471,6 +477,14 @@ pub fn scan_rows(path: &Path, mut f: impl FnMut(Row) -> bool) -> Result<(), Stor
             if name == "record" {
                 record = v.as_u64();
             }
+            if name == "conn_record" {
+                if let (Some(ev), Some(r)) = (&evidence, v.as_u64()) {
+                    out.push((
+                        "conn_id".into(),
+                        serde_json::Value::String(record_id(ev, r)),
+                    ));
+                }
+            }
             out.push((name.clone(), v));
         }
         // Constant per file, kept in the file's metadata: give them back per row.
@@ -488,4 +502,72 @@ pub fn scan_rows(path: &Path, mut f: impl FnMut(Row) -> bool) -> Result<(), Stor
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use relaytrace_model::{Conn, Proto, TimelinePacket};
+
+    use super::*;
+
+    const EVIDENCE: &str = "c7e25b453687730387463c8a9a935cd7adae5ab90692aab55306404b917290ef";
+
+    #[test]
+    fn file_constants_come_back_per_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let conns = dir.path().join("c.parquet");
+        let packets = dir.path().join("p.parquet");
+        let mut c = Conn::new(
+            Proto::Tcp,
+            "192.0.2.1".parse().unwrap(),
+            40000,
+            "2001:db8::7".parse().unwrap(),
+            22,
+            1_000,
+        );
+        c.record = 42;
+        c.orig_bytes = Some(7);
+        let mut w = ConnWriter::create(&conns, "relay-isp", EVIDENCE).unwrap();
+        w.write(&c).unwrap();
+        let (rows, digest) = w.finish().unwrap();
+        assert_eq!(rows, 1);
+        assert_eq!(digest, crate::digest::file_sha256(&conns).unwrap());
+        let mut p = PacketWriter::create(&packets, EVIDENCE).unwrap();
+        let tl = PacketTimeline {
+            conn_record: 42,
+            packets: vec![TimelinePacket {
+                dir: Direction::Resp,
+                ts_ns: 2_000,
+                payload_bytes: 48,
+            }],
+        };
+        p.write(&tl).unwrap();
+        p.finish().unwrap();
+
+        let mut got = Vec::new();
+        scan_rows(&conns, |row| {
+            got.push(row);
+            true
+        })
+        .unwrap();
+        let row: serde_json::Map<String, serde_json::Value> = got.remove(0).into_iter().collect();
+        assert_eq!(row["id"], "c7e25b4536877303:42");
+        assert_eq!(row["vantage"], "relay-isp");
+        assert_eq!(row["evidence"], EVIDENCE);
+        assert_eq!(row["orig_h"], "192.0.2.1");
+        assert_eq!(row["resp_h"], "2001:db8::7");
+        assert_eq!(row["orig_bytes"], 7);
+        assert_eq!(row["resp_bytes"], serde_json::Value::Null);
+
+        let mut got = Vec::new();
+        scan_rows(&packets, |row| {
+            got.push(row);
+            true
+        })
+        .unwrap();
+        let row: serde_json::Map<String, serde_json::Value> = got.remove(0).into_iter().collect();
+        assert_eq!(row["conn_id"], "c7e25b4536877303:42");
+        assert_eq!(row["dir"], "resp");
+        assert_eq!(row["payload_bytes"], 48);
+    }
 }

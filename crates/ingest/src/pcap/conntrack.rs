@@ -18,7 +18,9 @@
 //! timers due at or before a packet's time before processing it). A periodic sweep
 //! fires everyone's timers so idle connections leave the table.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap as HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use relaytrace_model::{Conn, PacketTimeline, Proto, TimelinePacket};
@@ -1523,7 +1525,7 @@ pub(crate) struct Tracker {
 impl Tracker {
     pub(crate) fn new() -> Self {
         Tracker {
-            table: HashMap::new(),
+            table: HashMap::default(),
             live: BTreeSet::new(),
             held: BTreeMap::new(),
             next_id: 1,

@@ -6,7 +6,9 @@
 //! `ip_bytes` and packet counts only match Zeek that way.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A decoded IP packet (or reassembled datagram).
@@ -389,12 +391,19 @@ fn ipv6<'a>(
 /// RFC 1071 one's-complement sum of `data` added to `initial`, folded to 16 bits.
 /// A packet whose checksum field is included verifies when the result is 0xffff.
 pub(crate) fn internet_checksum(data: &[u8], initial: u32) -> u16 {
+    // Summing 32-bit big-endian words and folding gives the same ones' complement sum
+    // as 16-bit words (RFC 1071 §2(B)), with half the additions: the checksum was
+    // about a tenth of pcap reading time.
     let mut sum = u64::from(initial);
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
+    let mut words = data.chunks_exact(4);
+    for w in &mut words {
+        sum += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+    }
+    let mut pairs = words.remainder().chunks_exact(2);
+    for c in &mut pairs {
         sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
     }
-    if let [last] = chunks.remainder() {
+    if let [last] = pairs.remainder() {
         sum += u64::from(*last) << 8;
     }
     while sum > 0xffff {
