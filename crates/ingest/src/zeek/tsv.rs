@@ -52,13 +52,18 @@ fn unescape(s: &str) -> Cow<'_, str> {
         return Cow::Borrowed(s);
     }
     let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16);
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'x') && i + 3 < bytes.len() {
-            let hex = &s[i + 2..(i + 4).min(s.len())];
-            if let Ok(v) = u8::from_str_radix(hex, 16) {
-                out.push(v);
+        // Work on bytes, never on `str` indices: the two characters after `\x` may be
+        // part of a multi-byte character (fuzzing found that panic).
+        if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'x') {
+            if let (Some(h), Some(l)) = (
+                bytes.get(i + 2).copied().and_then(hex),
+                bytes.get(i + 3).copied().and_then(hex),
+            ) {
+                out.push((h * 16 + l) as u8);
                 i += 4;
                 continue;
             }
@@ -290,5 +295,7 @@ mod tests {
         assert_eq!(unescape("plain"), "plain");
         assert_eq!(unescape("bad\\xZZ"), "bad\\xZZ");
         assert_eq!(unescape("end\\x4"), "end\\x4");
+        // Regression (fuzzing): a multi-byte character right after `\x`.
+        assert_eq!(unescape("\\x0\u{fffd}\u{fffd}("), "\\x0\u{fffd}\u{fffd}(");
     }
 }
