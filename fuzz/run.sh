@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-30}
+# A fixed seed makes a CI run reproducible (the same input sequence from the same seed
+# corpus); FUZZ_SEED=0 lets libFuzzer pick one, for long exploratory runs.
+fuzz_seed=${FUZZ_SEED:-1}
 export RUSTC_BOOTSTRAP=1
 corpus=../../shared/corpus
 seed() { # target, files...
@@ -24,7 +27,7 @@ cargo fuzz build
 failed=0
 for t in zeek_tsv zeek_json eve netflow netflow_pcap pcap pcapng detect; do
   log=$(mktemp)
-  if cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 >"$log" 2>&1; then
+  if cargo fuzz run "$t" "corpus/$t" -- -seed="$fuzz_seed" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 >"$log" 2>&1; then
     echo "fuzz $t: ${secs}s, $(grep -Eo 'Done [0-9]+ runs' "$log" | tail -n 1), no crash"
   else
     echo "fuzz $t: FAILED (input saved under fuzz/artifacts/$t)"
