@@ -22,12 +22,22 @@ seed netflow $corpus/netflow/logstash-codec-netflow/*.dat
 seed pcap $corpus/zeek-pcap-pairs/*/*.pcap
 seed pcapng $corpus/zeek-pcap-pairs/*/*.pcapng
 seed netflow_pcap ../crates/ingest/tests/fixtures/export-v*.pcap
+seed mrt $corpus/mrt/mrtparse-samples/*.mrt
+# A real (small) snapshot built from the enrich fixtures seeds the snapshot loader.
+snapdir=$(mktemp -d)
+(cd .. && cargo run --quiet -p relaytrace -- data update --data-dir "$snapdir" --no-defaults \
+  --asn-csv crates/enrich/tests/fixtures/asn.csv \
+  --country-csv crates/enrich/tests/fixtures/country.csv >/dev/null)
+seed snapshot "$snapdir"/snapshots/*.rtsnap
+rm -rf "$snapdir"
 seed detect $corpus/netflow/logstash-codec-netflow/ipfix.dat $corpus/zeek-pcap-pairs/core.ppp/*
 cargo fuzz build
 failed=0
-for t in zeek_tsv zeek_json eve netflow netflow_pcap pcap pcapng detect; do
+for t in zeek_tsv zeek_json eve netflow netflow_pcap pcap pcapng detect mrt snapshot; do
   log=$(mktemp)
-  if cargo fuzz run "$t" "corpus/$t" -- -seed="$fuzz_seed" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 >"$log" 2>&1; then
+  max_len=65536
+  [ "$t" = snapshot ] && max_len=1048576 # snapshots start at about 0.5 MiB
+  if cargo fuzz run "$t" "corpus/$t" -- -seed="$fuzz_seed" -max_total_time="$secs" -max_len="$max_len" -rss_limit_mb=2048 >"$log" 2>&1; then
     echo "fuzz $t: ${secs}s, $(grep -Eo 'Done [0-9]+ runs' "$log" | tail -n 1), no crash"
   else
     echo "fuzz $t: FAILED (input saved under fuzz/artifacts/$t)"
