@@ -52,6 +52,8 @@ enum Command {
     Whois(commands::whois::WhoisArgs),
     /// Add ASN, organisation and country of every address of a case (with the snapshot digest).
     Enrich(commands::enrich::EnrichArgs),
+    /// Follow an attack from the victim back through relay hosts, with false-match probabilities.
+    Trace(commands::trace::TraceArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Data(cmd) => commands::data::run(cmd),
         Command::Whois(args) => commands::whois::run(args),
         Command::Enrich(args) => commands::enrich::run(args),
+        Command::Trace(args) => commands::trace::run(args),
     };
     match result {
         Ok(code) => code,

@@ -124,6 +124,24 @@ pub fn run(cmd: CaseCommand) -> Result<ExitCode> {
                                 )
                             }
                             "init" => format!("case {:?}", e.str_field("name").unwrap_or("")),
+                            "enrich" => format!(
+                                "snapshot {}: {} addresses, {} unknown",
+                                e.str_field("snapshot")
+                                    .map_or("?", |d| &d[..d.len().min(16)]),
+                                e.body.get("addresses").cloned().unwrap_or_default(),
+                                e.body.get("unknown").cloned().unwrap_or_default()
+                            ),
+                            "trace" => format!(
+                                "{} method: {} chain(s) from {} candidate link(s), victim {}",
+                                e.str_field("method").unwrap_or("?"),
+                                e.body.get("chains").cloned().unwrap_or_default(),
+                                e.body.get("candidate_links").cloned().unwrap_or_default(),
+                                e.body
+                                    .get("parameters")
+                                    .and_then(|p| p.get("victim"))
+                                    .and_then(|v| v.as_str())
+                                    .unwrap_or("?")
+                            ),
                             _ => String::new(),
                         };
                         println!(

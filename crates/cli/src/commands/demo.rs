@@ -11,6 +11,7 @@ use relaytrace_store::{verify, Case, IngestOptions};
 
 use super::case::{run as run_case, CaseCommand, ReportFormat};
 use super::conns::{run as run_conns, ConnsArgs};
+use super::trace::{run as run_trace, TraceArgs};
 
 /// The demo inputs, compiled in so the demo runs from the binary alone:
 /// (file name, vantage, content). See demo/README.md.
@@ -35,7 +36,8 @@ const DEMO_NAME: &str = "relaytrace-demo";
 #[command(
     after_help = "Writes the demo inputs (demo/ in the source tree) next to the case, \
 creates the case (replacing an earlier demo case at the same place, never anything else), \
-ingests them with their vantages, verifies the case and lists its connections.\n\n\
+ingests them with their vantages, verifies the case, lists its connections and traces the \
+attack from the victim 203.0.113.7 upstream.\n\n\
 Example:\n  relaytrace demo --case ./demo-case"
 )]
 pub struct DemoArgs {
@@ -99,6 +101,8 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     );
     println!("\n== connections involving the relay 198.51.100.23");
     run_conns(ConnsArgs::for_host(dir.clone(), "198.51.100.23".parse()?))?;
+    println!("\n== trace: from the victim 203.0.113.7 upstream");
+    run_trace(TraceArgs::for_victim(dir.clone(), "203.0.113.7"))?;
     println!("\n== ledger");
     run_case(CaseCommand::Log {
         dir: dir.clone(),

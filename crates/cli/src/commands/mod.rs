@@ -7,4 +7,5 @@ pub mod demo;
 pub mod enrich;
 pub mod events;
 pub mod ingest;
+pub mod trace;
 pub mod whois;

@@ -1,0 +1,297 @@
+//! Connections as trace sees them: rows of the case's `conns` tables, merged across
+//! vantages.
+//!
+//! One TCP session crossing two sensors (the relay's ISP and the victim's edge, say)
+//! appears once per sensor. Counting it twice would invent a second session, so
+//! [`merge`] folds observations with the same 5-tuple whose starts lie within the
+//! clock tolerance into one [`FlowConn`], keeping every row id and vantage as
+//! provenance.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::Path;
+
+use relaytrace_store::{tables::scan_rows, Case};
+use serde_json::Value;
+
+use crate::error::TraceError;
+
+/// One row of a `conns` table: one connection as one vantage saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// Row id, unique in the case (`<evidence16>:<record>`).
+    pub id: String,
+    /// Whose sensor saw it.
+    pub vantage: String,
+    /// Transport (`tcp`, `udp`, ...), as the store writes it.
+    pub proto: String,
+    /// Originator address.
+    pub orig_h: IpAddr,
+    /// Originator port.
+    pub orig_p: u16,
+    /// Responder address.
+    pub resp_h: IpAddr,
+    /// Responder port.
+    pub resp_p: u16,
+    /// First packet, ns since the Unix epoch.
+    pub start_ns: i64,
+    /// Last packet, ns since the Unix epoch.
+    pub end_ns: i64,
+    /// Bytes originator → responder (IP-level where the source has it, else payload).
+    pub orig_bytes: Option<u64>,
+    /// Bytes responder → originator (same level as `orig_bytes`).
+    pub resp_bytes: Option<u64>,
+}
+
+/// A connection after merging its observations at all vantages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowConn {
+    /// Ids of every observation merged into this connection, sorted.
+    pub ids: Vec<String>,
+    /// Vantages that saw it, sorted, without repeats.
+    pub vantages: Vec<String>,
+    /// Transport.
+    pub proto: String,
+    /// Originator address.
+    pub orig_h: IpAddr,
+    /// Originator port.
+    pub orig_p: u16,
+    /// Responder address.
+    pub resp_h: IpAddr,
+    /// Responder port.
+    pub resp_p: u16,
+    /// Earliest start over the observations (ns).
+    pub start_ns: i64,
+    /// Latest end over the observations (ns).
+    pub end_ns: i64,
+    /// Largest originator byte count over the observations (a sensor that missed
+    /// packets undercounts; none overcounts).
+    pub orig_bytes: Option<u64>,
+    /// Largest responder byte count over the observations.
+    pub resp_bytes: Option<u64>,
+}
+
+impl FlowConn {
+    /// Whether the transport is TCP (the only transport flow mode links: relayed
+    /// interactive sessions are TCP, and UDP "connections" have no lifetime to
+    /// contain another).
+    pub fn is_tcp(&self) -> bool {
+        self.proto == "tcp"
+    }
+}
+
+/// What loading the rows found besides connections.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadSummary {
+    /// Rows read.
+    pub rows: u64,
+    /// Rows skipped because a field trace needs was missing or malformed (e.g. a
+    /// flow without an end time); counted, never guessed.
+    pub skipped: u64,
+    /// The first few skipped rows with the reason, for the user.
+    pub examples: Vec<String>,
+}
+
+/// At most this many skipped-row examples are kept: a table of a million bad rows
+/// must not become a million strings.
+const MAX_EXAMPLES: usize = 5;
+
+/// Reads every committed `conns` table of the case.
+pub fn load_case(case: &Case) -> Result<(Vec<Observation>, LoadSummary), TraceError> {
+    let mut out = Vec::new();
+    let mut summary = LoadSummary::default();
+    for file in case.table_files("conns")? {
+        load_table(&file, &mut out, &mut summary)?;
+    }
+    Ok((out, summary))
+}
+
+fn load_table(
+    file: &Path,
+    out: &mut Vec<Observation>,
+    summary: &mut LoadSummary,
+) -> Result<(), TraceError> {
+    scan_rows(file, |row| {
+        summary.rows += 1;
+        let map: serde_json::Map<String, Value> = row.into_iter().collect();
+        match observation(&map) {
+            Ok(o) => out.push(o),
+            Err(reason) => {
+                summary.skipped += 1;
+                if summary.examples.len() < MAX_EXAMPLES {
+                    let id = map.get("id").and_then(Value::as_str).unwrap_or("?");
+                    summary
+                        .examples
+                        .push(format!("{}: row {id}: {reason}", file.display()));
+                }
+            }
+        }
+        true
+    })?;
+    Ok(())
+}
+
+/// Builds an observation from one row, or says which field is unusable.
+pub fn observation(m: &serde_json::Map<String, Value>) -> Result<Observation, String> {
+    let s = |k: &str| -> Result<String, String> {
+        m.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| format!("{k} missing"))
+    };
+    let ip = |k: &str| -> Result<IpAddr, String> {
+        s(k)?.parse().map_err(|_| format!("{k} is not an address"))
+    };
+    let port = |k: &str| -> Result<u16, String> {
+        m.get(k)
+            .and_then(Value::as_u64)
+            .and_then(|p| u16::try_from(p).ok())
+            .ok_or_else(|| format!("{k} missing or not a port"))
+    };
+    let ns = |k: &str| -> Result<i64, String> {
+        m.get(k)
+            .and_then(Value::as_i64)
+            .ok_or_else(|| format!("{k} missing"))
+    };
+    let count = |k: &str| m.get(k).and_then(Value::as_u64);
+    // IP-level counts when both directions have them (Suricata, NetFlow, pcap), else
+    // payload counts: the two are never mixed within one observation.
+    let (orig_bytes, resp_bytes) = match (count("orig_ip_bytes"), count("resp_ip_bytes")) {
+        (Some(o), Some(r)) => (Some(o), Some(r)),
+        _ => (count("orig_bytes"), count("resp_bytes")),
+    };
+    let start_ns = ns("start_ns")?;
+    let end_ns = ns("end_ns")?;
+    if end_ns < start_ns {
+        return Err("end_ns before start_ns".into());
+    }
+    Ok(Observation {
+        id: s("id")?,
+        vantage: s("vantage")?,
+        proto: s("proto")?,
+        orig_h: ip("orig_h")?,
+        orig_p: port("orig_p")?,
+        resp_h: ip("resp_h")?,
+        resp_p: port("resp_p")?,
+        start_ns,
+        end_ns,
+        orig_bytes,
+        resp_bytes,
+    })
+}
+
+/// Merges observations of the same connection: same protocol and 5-tuple, start
+/// within `tolerance_ns` of the previous observation in the group (so NetFlow's
+/// whole-second export clock does not split a session). Output is sorted by
+/// (start, 5-tuple): deterministic whatever the table order.
+pub fn merge(mut obs: Vec<Observation>, tolerance_ns: i64) -> Vec<FlowConn> {
+    obs.sort_by(|a, b| {
+        (
+            &a.proto, a.orig_h, a.orig_p, a.resp_h, a.resp_p, a.start_ns, &a.id,
+        )
+            .cmp(&(
+                &b.proto, b.orig_h, b.orig_p, b.resp_h, b.resp_p, b.start_ns, &b.id,
+            ))
+    });
+    let mut out: Vec<FlowConn> = Vec::new();
+    let mut last_start = i64::MIN;
+    for o in obs {
+        let same = out.last().is_some_and(|c: &FlowConn| {
+            c.proto == o.proto
+                && c.orig_h == o.orig_h
+                && c.orig_p == o.orig_p
+                && c.resp_h == o.resp_h
+                && c.resp_p == o.resp_p
+                && o.start_ns.saturating_sub(last_start) <= tolerance_ns
+        });
+        last_start = o.start_ns;
+        if same {
+            let c = out.last_mut().expect("checked above");
+            c.ids.push(o.id);
+            if !c.vantages.contains(&o.vantage) {
+                c.vantages.push(o.vantage);
+            }
+            c.end_ns = c.end_ns.max(o.end_ns);
+            c.orig_bytes = max_opt(c.orig_bytes, o.orig_bytes);
+            c.resp_bytes = max_opt(c.resp_bytes, o.resp_bytes);
+        } else {
+            out.push(FlowConn {
+                ids: vec![o.id],
+                vantages: vec![o.vantage],
+                proto: o.proto,
+                orig_h: o.orig_h,
+                orig_p: o.orig_p,
+                resp_h: o.resp_h,
+                resp_p: o.resp_p,
+                start_ns: o.start_ns,
+                end_ns: o.end_ns,
+                orig_bytes: o.orig_bytes,
+                resp_bytes: o.resp_bytes,
+            });
+        }
+    }
+    for c in &mut out {
+        c.ids.sort();
+        c.vantages.sort();
+        let set: BTreeSet<String> = c.vantages.drain(..).collect();
+        c.vantages = set.into_iter().collect();
+    }
+    out.sort_by(|a, b| {
+        (a.start_ns, a.orig_h, a.orig_p, a.resp_h, a.resp_p, &a.ids)
+            .cmp(&(b.start_ns, b.orig_h, b.orig_p, b.resp_h, b.resp_p, &b.ids))
+    });
+    out
+}
+
+fn max_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(id: &str, vantage: &str, start_s: i64, bytes: u64) -> Observation {
+        Observation {
+            id: id.into(),
+            vantage: vantage.into(),
+            proto: "tcp".into(),
+            orig_h: "198.51.100.23".parse().unwrap(),
+            orig_p: 51122,
+            resp_h: "203.0.113.7".parse().unwrap(),
+            resp_p: 22,
+            start_ns: start_s * 1_000_000_000,
+            end_ns: (start_s + 100) * 1_000_000_000,
+            orig_bytes: Some(bytes),
+            resp_bytes: None,
+        }
+    }
+
+    #[test]
+    fn same_session_at_two_vantages_is_one_connection() {
+        let got = merge(
+            vec![
+                obs("b:1", "victim-edge", 1000, 90),
+                obs("a:7", "relay-isp", 1000, 100),
+            ],
+            1_000_000_000,
+        );
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].ids, ["a:7", "b:1"]);
+        assert_eq!(got[0].vantages, ["relay-isp", "victim-edge"]);
+        assert_eq!(got[0].orig_bytes, Some(100));
+    }
+
+    #[test]
+    fn port_reuse_later_is_another_connection() {
+        let got = merge(
+            vec![obs("a:1", "x", 1000, 1), obs("a:2", "x", 1005, 1)],
+            1_000_000_000,
+        );
+        assert_eq!(got.len(), 2);
+    }
+}

@@ -1,0 +1,490 @@
+//! Flow mode: relay links from connection records alone, each with a false-match
+//! probability from the relay's own background.
+//!
+//! # Score
+//! A relay R receives A→R (the *inbound*) and, while it is alive, opens R→V (the
+//! *outbound*). A candidate pair must satisfy, with clock tolerance `t`:
+//! - **containment**: `out.start ≥ in.start − t` and `out.end ≤ in.end + t` (the
+//!   relayed session cannot outlive the session that drives it);
+//! - **volume**: in each direction where both byte counts are known, the smaller is at
+//!   least `1/volume_factor` of the larger (relaying plus re-encryption adds per-packet
+//!   overhead, it does not multiply bytes);
+//! - A ≠ V (a host talking to itself through R is a loop, not a relay).
+//!
+//! The score is `tightness × volume`, in (0, 1]:
+//! - `tightness = d / (d + slack)`, with `d` the outbound's duration (at least `t`)
+//!   and `slack` the time the inbound is alive without the outbound (start lag plus
+//!   end lag, negatives clipped). An `ssh -J` hop starts within a second of its
+//!   inbound and ends with it: tightness ≈ 1. A short session that happens to fall
+//!   inside a long one scores its share of the long one's lifetime.
+//! - `volume` = geometric mean over the known directions of `smaller / larger`
+//!   (1 when no direction has counts: timing alone then decides, and says so in a
+//!   lower power, not in a false certainty: the null below uses the same score).
+//!
+//! # False-match probability (time-shift null)
+//! Would an unrelated connection at R have scored as well? R's own background answers
+//! it: shift *all* of R's outbound connections by an offset δ (circularly, inside
+//! R's observation window, so the density of connections stays what it was) and
+//! score them against R's unshifted inbound connections. A shift breaks every causal
+//! pairing but keeps everything else of R's traffic: how many sessions, how long,
+//! how large, how bursty. `K` offsets are spread evenly over the window, excluding
+//! shifts shorter than `min_shift` either way (a true pair shifted by a second is
+//! still a true pair). Deterministic: no random numbers, same case, same answer.
+//!
+//! For each offset `k`, `M_k` is the best score of any (inbound, shifted outbound)
+//! pair at R. A link with score `s` gets
+//! `false_match_probability = (#{k : M_k ≥ s} + 1) / (K + 1)`: the chance that R's
+//! background, with no relaying at all, produces *somewhere at R* a pair at least as
+//! good. Taking the maximum over all of R's pairs is the per-host correction for the
+//! number of candidates (a max-statistic correction, as in Westfall–Young: never
+//! weaker than Bonferroni over R's candidates, and less conservative when the
+//! candidates are correlated). The uncorrected, per-inbound value (`M_k` restricted
+//! to the link's own inbound connection) is reported beside it as
+//! `false_match_probability_pair`. The smallest reportable value is `1/(K+1)`: with
+//! the default `K = 1000`, just under 1e-3; ask for more offsets to claim less.
+//!
+//! # Floor: when R's background is too thin to say
+//! A host with two sessions in a 30-second capture has almost no background: no
+//! shifted session fits anywhere, every candidate gets the smallest value `1/(K+1)`,
+//! and an unrelated pair (the testbed's hard negatives) would look certain. Absence of
+//! background is not evidence. So each value is floored by a simple arrival model of
+//! R's own outbound sessions: the chance that an outbound session arriving at R's rate
+//! (`(n_out + 1) / window`) starts within the observed start lag (plus tolerance) of
+//! the inbound one, times the share of R's outbound durations (+1 smoothing) that
+//! would fit the inbound within the observed slack. This is a per-pair value, so it
+//! is a lower bound for the per-host one: the floor never makes a link look more
+//! certain, only less. A busy host with a long window is decided by the time-shift
+//! null; a thin one by the floor.
+//!
+//! Limits, said plainly: the null assumes R's inbound and outbound sessions are
+//! otherwise independent of each other's timing (a cron job opening outbound
+//! connections at the same minute as inbound ones would make shifts look too
+//! different from reality); a window shorter than `2 × min_shift` has no null at all
+//! and its links get probability 1.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::conn::FlowConn;
+use crate::error::TraceError;
+
+/// A probability, 0..=1 by construction.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Probability(f64);
+
+impl Probability {
+    /// `p` if it lies in 0..=1 (NaN refused).
+    pub fn new(p: f64) -> Option<Self> {
+        (0.0..=1.0).contains(&p).then_some(Probability(p))
+    }
+
+    /// The value.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Probability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.2e}", self.0)
+    }
+}
+
+/// Parameters of flow mode. The defaults are the documented ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowParams {
+    /// Clock tolerance between sensors and for containment, ns. Default 1 s: NetFlow
+    /// v9 headers carry whole seconds, so its start times can be off by up to one.
+    pub tolerance_ns: i64,
+    /// Largest accepted ratio between relayed byte counts in one direction. Default
+    /// 3: an `ssh -J` hop wraps each keystroke's 36 payload bytes in another SSH
+    /// packet (about 1.5× at IP level, more on payload counts).
+    pub volume_factor: f64,
+    /// Number of time shifts `K` of the null. Default 1000.
+    pub null_offsets: usize,
+    /// Smallest shift used by the null, ns. Default 10 s: a relayed session starts and
+    /// ends within a few seconds of its inbound one, so a larger shift breaks a true
+    /// pair; a smaller one could let the true pair's own shifted copy match, which only
+    /// makes its probability larger (errs on the careful side). Kept small so that short
+    /// captures (the testbed's 30 s runs) still have a null.
+    pub min_shift_ns: i64,
+}
+
+impl Default for FlowParams {
+    fn default() -> Self {
+        FlowParams {
+            tolerance_ns: 1_000_000_000,
+            volume_factor: 3.0,
+            null_offsets: 1000,
+            min_shift_ns: 10_000_000_000,
+        }
+    }
+}
+
+impl FlowParams {
+    fn check(&self) -> Result<(), TraceError> {
+        let bad = |name, reason| Err(TraceError::BadParameter { name, reason });
+        if self.tolerance_ns < 0 {
+            return bad("tolerance", "must not be negative");
+        }
+        if self.volume_factor.is_nan() || self.volume_factor < 1.0 {
+            return bad("volume_factor", "must be at least 1");
+        }
+        if self.null_offsets == 0 || self.null_offsets > MAX_NULL_OFFSETS {
+            return bad("null_offsets", "must be between 1 and 100000");
+        }
+        if self.min_shift_ns <= 0 {
+            return bad("min_shift", "must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// Upper bound on `K`: the null costs `K` passes over each relay's connections.
+const MAX_NULL_OFFSETS: usize = 100_000;
+
+/// One candidate relay link: `conns[inbound]` (A→R) carries the session that
+/// `conns[outbound]` (R→V) continues.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    /// Index of the inbound connection (A→R) in the connection slice.
+    pub inbound: usize,
+    /// Index of the outbound connection (R→V).
+    pub outbound: usize,
+    /// The relay R.
+    pub relay: IpAddr,
+    /// `tightness × volume`, in (0, 1].
+    pub score: f64,
+    /// Timing component of the score.
+    pub tightness: f64,
+    /// Volume component of the score.
+    pub volume: f64,
+    /// Per-host corrected false-match probability (max-statistic over R's pairs).
+    pub false_match_probability: Probability,
+    /// Uncorrected value: shifted outbound connections against this inbound only.
+    pub false_match_probability_pair: Probability,
+    /// Candidate pairs at R (the multiplicity the correction accounts for).
+    pub candidates_at_relay: usize,
+    /// Offsets the null used (0 when R's window was too short for any).
+    pub null_offsets: usize,
+}
+
+/// The score of an outbound (given by its times and bytes) against an inbound, or
+/// `None` when the pair is not a candidate.
+fn score(
+    inb: &FlowConn,
+    out_start: i64,
+    out_end: i64,
+    out: &FlowConn,
+    p: &FlowParams,
+) -> Option<(f64, f64, f64)> {
+    let t = p.tolerance_ns;
+    if out_start < inb.start_ns - t || out_end > inb.end_ns + t {
+        return None;
+    }
+    let volume = volume(inb, out, p.volume_factor)?;
+    let slack = (out_start - inb.start_ns).max(0) + (inb.end_ns - out_end).max(0);
+    let d = (out_end - out_start).max(t).max(1) as f64;
+    let tightness = d / (d + slack as f64);
+    Some((tightness * volume, tightness, volume))
+}
+
+fn volume(inb: &FlowConn, out: &FlowConn, factor: f64) -> Option<f64> {
+    let mut product = 1.0;
+    let mut n = 0;
+    for (a, b) in [
+        (inb.orig_bytes, out.orig_bytes),
+        (inb.resp_bytes, out.resp_bytes),
+    ] {
+        let (Some(a), Some(b)) = (a, b) else { continue };
+        let (lo, hi) = (a.min(b) as f64, a.max(b) as f64);
+        let r = if hi == 0.0 { 1.0 } else { lo / hi };
+        if r * factor < 1.0 {
+            return None;
+        }
+        product *= r;
+        n += 1;
+    }
+    Some(if n == 0 {
+        1.0
+    } else {
+        product.powf(1.0 / f64::from(n))
+    })
+}
+
+/// One relay's connections, as indices into the connection slice.
+struct HostConns {
+    inbound: Vec<usize>,
+    outbound: Vec<usize>,
+}
+
+/// Finds every candidate link among `conns` (merged, see [`crate::conn::merge`])
+/// and gives each its false-match probability. Links are sorted by (relay,
+/// outbound start, inbound start): deterministic.
+pub fn find_links(conns: &[FlowConn], p: &FlowParams) -> Result<Vec<Link>, TraceError> {
+    p.check()?;
+    let mut hosts: BTreeMap<IpAddr, HostConns> = BTreeMap::new();
+    for (i, c) in conns.iter().enumerate() {
+        if !c.is_tcp() {
+            continue;
+        }
+        hosts
+            .entry(c.resp_h)
+            .or_insert_with(|| HostConns {
+                inbound: Vec::new(),
+                outbound: Vec::new(),
+            })
+            .inbound
+            .push(i);
+        hosts
+            .entry(c.orig_h)
+            .or_insert_with(|| HostConns {
+                inbound: Vec::new(),
+                outbound: Vec::new(),
+            })
+            .outbound
+            .push(i);
+    }
+    let mut links = Vec::new();
+    for (relay, h) in &hosts {
+        if h.inbound.is_empty() || h.outbound.is_empty() {
+            continue;
+        }
+        links.extend(host_links(conns, *relay, h, p));
+    }
+    links.sort_by(|a, b| {
+        (a.relay, conns[a.outbound].start_ns, a.outbound, a.inbound).cmp(&(
+            b.relay,
+            conns[b.outbound].start_ns,
+            b.outbound,
+            b.inbound,
+        ))
+    });
+    Ok(links)
+}
+
+fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) -> Vec<Link> {
+    // Observed candidates.
+    let mut found: Vec<(usize, usize, f64, f64, f64)> = Vec::new();
+    for &i in &h.inbound {
+        for &o in &h.outbound {
+            if i == o || conns[i].orig_h == conns[o].resp_h {
+                continue;
+            }
+            let (ci, co) = (&conns[i], &conns[o]);
+            if let Some((s, t, v)) = score(ci, co.start_ns, co.end_ns, co, p) {
+                found.push((i, o, s, t, v));
+            }
+        }
+    }
+    if found.is_empty() {
+        return Vec::new();
+    }
+    // The null: best shifted score per offset, for the host and per inbound.
+    let window_start = h
+        .inbound
+        .iter()
+        .chain(&h.outbound)
+        .map(|&i| conns[i].start_ns)
+        .min()
+        .unwrap_or(0);
+    let window_end = h
+        .inbound
+        .iter()
+        .chain(&h.outbound)
+        .map(|&i| conns[i].end_ns)
+        .max()
+        .unwrap_or(0);
+    let span = window_end - window_start + p.tolerance_ns;
+    let usable = span - 2 * p.min_shift_ns;
+    let k = if usable > 0 { p.null_offsets } else { 0 };
+    let linked_inbounds: Vec<usize> = {
+        let mut v: Vec<usize> = found.iter().map(|f| f.0).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let mut host_max = vec![0.0f64; k];
+    let mut inbound_max: BTreeMap<usize, Vec<f64>> =
+        linked_inbounds.iter().map(|&i| (i, vec![0.0; k])).collect();
+    let mut inbounds: Vec<usize> = h.inbound.clone();
+    inbounds.sort_by_key(|&i| conns[i].start_ns);
+    let mut shifted: Vec<(i64, i64, usize)> = Vec::with_capacity(h.outbound.len());
+    for (kk, host_slot) in host_max.iter_mut().enumerate() {
+        // Offsets evenly spread over (min_shift, span − min_shift), mid-points of K
+        // equal cells: deterministic and symmetric.
+        let delta =
+            p.min_shift_ns + ((usable as f64) * ((kk as f64 + 0.5) / k as f64)).round() as i64;
+        shifted.clear();
+        for &o in &h.outbound {
+            let c = &conns[o];
+            let s = window_start + (c.start_ns - window_start + delta).rem_euclid(span);
+            shifted.push((s, s + (c.end_ns - c.start_ns), o));
+        }
+        shifted.sort_unstable();
+        for &i in &inbounds {
+            let ci = &conns[i];
+            // Shifted outbounds that could be contained start in [start − t, end + t].
+            let lo = shifted.partition_point(|x| x.0 < ci.start_ns - p.tolerance_ns);
+            let mut best = 0.0f64;
+            for &(s, e, o) in &shifted[lo..] {
+                if s > ci.end_ns + p.tolerance_ns {
+                    break;
+                }
+                if conns[o].resp_h == ci.orig_h {
+                    continue;
+                }
+                if let Some((sc, _, _)) = score(ci, s, e, &conns[o], p) {
+                    best = best.max(sc);
+                }
+            }
+            *host_slot = host_slot.max(best);
+            if let Some(v) = inbound_max.get_mut(&i) {
+                v[kk] = best;
+            }
+        }
+    }
+    let fmp = |maxima: &[f64], s: f64| -> Probability {
+        if maxima.is_empty() {
+            return Probability(1.0);
+        }
+        let count = maxima.iter().filter(|&&m| m >= s).count();
+        Probability((count as f64 + 1.0) / (maxima.len() as f64 + 1.0))
+    };
+    let m = found.len();
+    // Arrival-model floor (see the module docs): outbound arrivals at R's own rate,
+    // durations drawn from R's own outbound durations, both with +1 smoothing.
+    let rate_per_ns = (h.outbound.len() as f64 + 1.0) / span.max(1) as f64;
+    let floor = |i: usize, o: usize| -> f64 {
+        let (ci, co) = (&conns[i], &conns[o]);
+        let lag = (co.start_ns - ci.start_ns).max(0) + p.tolerance_ns;
+        let arrive = 1.0 - (-rate_per_ns * lag as f64).exp();
+        let d_obs = co.end_ns - co.start_ns;
+        let slack = lag + (ci.end_ns - co.end_ns).max(0) + p.tolerance_ns;
+        let fits = h
+            .outbound
+            .iter()
+            .filter(|&&x| ((conns[x].end_ns - conns[x].start_ns) - d_obs).abs() <= slack)
+            .count();
+        let fit = (fits as f64 + 1.0) / (h.outbound.len() as f64 + 1.0);
+        (arrive * fit.min(1.0)).clamp(0.0, 1.0)
+    };
+    found
+        .into_iter()
+        .map(|(i, o, s, t, v)| {
+            let fl = floor(i, o);
+            Link {
+                inbound: i,
+                outbound: o,
+                relay,
+                score: s,
+                tightness: t,
+                volume: v,
+                false_match_probability: Probability(fmp(&host_max, s).get().max(fl)),
+                false_match_probability_pair: Probability(fmp(&inbound_max[&i], s).get().max(fl)),
+                candidates_at_relay: m,
+                null_offsets: k,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(orig: &str, resp: &str, start_s: f64, end_s: f64, ob: u64, rb: u64) -> FlowConn {
+        FlowConn {
+            ids: vec![format!("{orig}-{resp}-{start_s}")],
+            vantages: vec!["v".into()],
+            proto: "tcp".into(),
+            orig_h: orig.parse().unwrap(),
+            orig_p: 40000,
+            resp_h: resp.parse().unwrap(),
+            resp_p: 22,
+            start_ns: (start_s * 1e9) as i64,
+            end_ns: (end_s * 1e9) as i64,
+            orig_bytes: Some(ob),
+            resp_bytes: Some(rb),
+        }
+    }
+
+    /// Each gate of the candidate test, one row each: a regression here means
+    /// containment, volume or the loop rule changed meaning.
+    #[test]
+    fn candidate_gates() {
+        let p = FlowParams::default();
+        let inb = conn("192.0.2.1", "198.51.100.1", 100.0, 200.0, 1000, 5000);
+        let cases = [
+            (
+                "contained",
+                conn("198.51.100.1", "203.0.113.1", 101.0, 199.0, 900, 4800),
+                true,
+            ),
+            (
+                "starts 0.5 s early (within tolerance)",
+                conn("198.51.100.1", "203.0.113.1", 99.5, 199.0, 900, 4800),
+                true,
+            ),
+            (
+                "starts 2 s early",
+                conn("198.51.100.1", "203.0.113.1", 98.0, 199.0, 900, 4800),
+                false,
+            ),
+            (
+                "ends 2 s late",
+                conn("198.51.100.1", "203.0.113.1", 101.0, 202.0, 900, 4800),
+                false,
+            ),
+            (
+                "4x fewer bytes",
+                conn("198.51.100.1", "203.0.113.1", 101.0, 199.0, 250, 4800),
+                false,
+            ),
+            (
+                "back to the origin",
+                conn("198.51.100.1", "192.0.2.1", 101.0, 199.0, 900, 4800),
+                false,
+            ),
+        ];
+        for (name, out, want) in cases {
+            let links = find_links(&[inb.clone(), out], &p).unwrap();
+            assert_eq!(!links.is_empty(), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn tight_pair_scores_higher_than_loose_pair() {
+        let p = FlowParams::default();
+        let inb = conn("192.0.2.1", "198.51.100.1", 0.0, 1000.0, 1000, 5000);
+        let tight = conn("198.51.100.1", "203.0.113.1", 1.0, 999.0, 900, 4800);
+        let loose = conn("198.51.100.1", "203.0.113.2", 400.0, 500.0, 900, 4800);
+        let links = find_links(&[inb, tight, loose], &p).unwrap();
+        assert_eq!(links.len(), 2);
+        assert!(
+            links[0].score > 0.9 && links[0].tightness > 0.99,
+            "{:?}",
+            links[0]
+        );
+        assert!(links[1].score < 0.2, "{:?}", links[1]);
+        assert!(links[0].false_match_probability < links[1].false_match_probability);
+    }
+
+    #[test]
+    fn parameters_are_checked() {
+        let p = FlowParams {
+            null_offsets: 0,
+            ..FlowParams::default()
+        };
+        assert!(matches!(
+            find_links(&[], &p),
+            Err(TraceError::BadParameter {
+                name: "null_offsets",
+                ..
+            })
+        ));
+        assert!(Probability::new(f64::NAN).is_none());
+        assert!(Probability::new(1.5).is_none());
+    }
+}

@@ -1,0 +1,217 @@
+//! Trace: follow an attack back through relay hosts, with the odds that each link is
+//! chance (design section 4, issue 4).
+//!
+//! Overview:
+//! - [`conn`]: the case's connection rows ([`conn::Observation`]) merged across
+//!   vantages into [`conn::FlowConn`]s, so one session seen by two sensors counts once
+//!   and remembers both.
+//! - [`flow`]: flow mode. [`flow::find_links`] pairs each host's inbound and outbound
+//!   TCP connections by temporal containment and volume consistency, scores them, and
+//!   gives each [`flow::Link`] a false-match probability from a time-shift null over
+//!   that host's own background, corrected over the host's candidates. The method and
+//!   its reasoning are documented there.
+//! - [`chain`]: [`chain::build_chains`] walks from a victim upstream, connection by
+//!   connection, labels hops (victim, relay, origin, unknown-beyond) and attaches
+//!   enrichment ([`hostinfo::load`]).
+//! - [`trace_case`] runs all of it on a case; [`record`] writes the finding to
+//!   `findings/trace-<sha16>.json` and logs it in the ledger.
+//!
+//! Packet mode (Zhang–Paxson baseline and better) is not implemented yet.
+
+pub mod chain;
+pub mod cidr;
+pub mod conn;
+pub mod error;
+pub mod flow;
+pub mod hostinfo;
+
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+
+use relaytrace_store::{digest::sha256_hex, Case};
+use serde_json::{json, Map, Value};
+
+pub use chain::{build_chains, Chain, Role};
+pub use cidr::Cidr;
+pub use conn::{merge, FlowConn, LoadSummary, Observation};
+pub use error::TraceError;
+pub use flow::{find_links, FlowParams, Link, Probability};
+
+use crate::error::IoContext;
+
+/// Everything a trace run needs besides the case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceParams {
+    /// The victim address or prefix.
+    pub victim: Cidr,
+    /// Only connections alive at or after this time (ns since the epoch).
+    pub since_ns: Option<i64>,
+    /// Only connections starting at or before this time (ns since the epoch).
+    pub until_ns: Option<i64>,
+    /// Flow-mode parameters.
+    pub flow: FlowParams,
+    /// Links with a per-host false-match probability above this are not followed.
+    /// Default 0.01; the smallest value a link can reach is `1/(K+1)`.
+    pub alpha: f64,
+}
+
+impl TraceParams {
+    /// Default parameters for `victim`.
+    pub fn new(victim: Cidr) -> Self {
+        TraceParams {
+            victim,
+            since_ns: None,
+            until_ns: None,
+            flow: FlowParams::default(),
+            alpha: 0.01,
+        }
+    }
+
+    /// The parameters as JSON, for findings and the ledger.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "victim": self.victim.to_string(),
+            "since_ns": self.since_ns,
+            "until_ns": self.until_ns,
+            "method": "flow",
+            "tolerance_ns": self.flow.tolerance_ns,
+            "volume_factor": self.flow.volume_factor,
+            "null_offsets": self.flow.null_offsets,
+            "min_shift_ns": self.flow.min_shift_ns,
+            "alpha": self.alpha,
+        })
+    }
+}
+
+/// The result of [`trace_case`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceOutcome {
+    /// The chains, victim first.
+    pub chains: Vec<Chain>,
+    /// The finding: `{"chains": [...], "parameters": {...}, "summary": {...}}`,
+    /// deterministic (same case and parameters, same bytes).
+    pub json: Value,
+    /// Rows read and skipped.
+    pub load: LoadSummary,
+    /// Candidate links before the `alpha` cut.
+    pub candidate_links: usize,
+}
+
+/// Runs flow-mode trace on a case: load and merge connections, find links, build
+/// chains to the victim.
+pub fn trace_case(case: &Case, p: &TraceParams) -> Result<TraceOutcome, TraceError> {
+    if !(p.alpha > 0.0 && p.alpha <= 1.0) {
+        return Err(TraceError::BadParameter {
+            name: "alpha",
+            reason: "must be in (0, 1]",
+        });
+    }
+    let (obs, load) = conn::load_case(case)?;
+    let rows = obs.len();
+    let conns: Vec<FlowConn> = merge(obs, p.flow.tolerance_ns)
+        .into_iter()
+        .filter(|c| p.since_ns.is_none_or(|s| c.end_ns >= s))
+        .filter(|c| p.until_ns.is_none_or(|u| c.start_ns <= u))
+        .collect();
+    let links = find_links(&conns, &p.flow)?;
+    let info = hostinfo::load(case)?;
+    let chains = build_chains(&conns, &links, &p.victim, p.alpha, &info);
+    let mut json = chain::chains_json(&chains);
+    let summary = json!({
+        "rows": load.rows,
+        "rows_skipped": load.skipped,
+        "observations": rows,
+        "connections": conns.len(),
+        "candidate_links": links.len(),
+        "links_within_alpha": links.iter().filter(|l| l.false_match_probability.get() <= p.alpha).count(),
+        "enriched_addresses": info.len(),
+    });
+    if let Value::Object(m) = &mut json {
+        m.insert("method".into(), Value::from("flow"));
+        m.insert("parameters".into(), p.to_json());
+        m.insert("summary".into(), summary);
+    }
+    Ok(TraceOutcome {
+        chains,
+        json,
+        load,
+        candidate_links: links.len(),
+    })
+}
+
+/// Where [`record`] put the finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// Path relative to the case (`findings/trace-<sha16>.json`).
+    pub path: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// False when the same finding was already recorded (nothing added).
+    pub added: bool,
+}
+
+/// Writes the finding to `findings/trace-<sha16>.json` (temporary file, sync,
+/// rename) and appends a `trace` ledger entry with its path and digest, the
+/// parameters and the method, under the case lock. The same finding twice adds
+/// nothing, as with `ingest` and `enrich`.
+pub fn record(
+    case: &Case,
+    outcome: &TraceOutcome,
+    p: &TraceParams,
+) -> Result<Recorded, TraceError> {
+    let _lock = case.lock()?;
+    let mut bytes = serde_json::to_vec_pretty(&outcome.json).expect("a Value always serialises");
+    bytes.push(b'\n');
+    let sha256 = sha256_hex(&bytes);
+    let path = format!("findings/trace-{}.json", &sha256[..16]);
+    let already = case.ledger().entries()?.iter().any(|e| {
+        e.kind() == "trace"
+            && e.body
+                .get("outputs")
+                .and_then(Value::as_array)
+                .is_some_and(|o| {
+                    o.iter()
+                        .any(|x| x.get("sha256").and_then(Value::as_str) == Some(&sha256))
+                })
+    });
+    if already {
+        return Ok(Recorded {
+            path,
+            sha256,
+            added: false,
+        });
+    }
+    let dir = case.root().join("findings");
+    fs::create_dir_all(&dir).at(&dir)?;
+    let tmp: PathBuf = dir.join(format!(".trace-{}.partial", std::process::id()));
+    {
+        let mut f = fs::File::create(&tmp).at(&tmp)?;
+        f.write_all(&bytes).at(&tmp)?;
+        f.sync_all().at(&tmp)?;
+    }
+    let dest = case.root().join(&path);
+    fs::rename(&tmp, &dest).at(&dest)?;
+    let mut fields = Map::new();
+    fields.insert("method".into(), Value::from("flow"));
+    fields.insert("parameters".into(), p.to_json());
+    fields.insert("chains".into(), Value::from(outcome.chains.len() as u64));
+    fields.insert(
+        "candidate_links".into(),
+        Value::from(outcome.candidate_links as u64),
+    );
+    fields.insert(
+        "outputs".into(),
+        json!([{ "table": "findings", "path": path, "sha256": sha256 }]),
+    );
+    fields.insert(
+        "tool".into(),
+        Value::String(relaytrace_store::TOOL_VERSION.into()),
+    );
+    case.ledger().append("trace", fields)?;
+    Ok(Recorded {
+        path,
+        sha256,
+        added: true,
+    })
+}
