@@ -2,6 +2,11 @@
 
 use std::io::BufRead;
 
+use relaytrace_model::{Location, Rejection};
+use serde_json::{Map, Value};
+
+use crate::{IngestError, Sink};
+
 /// Longest line accepted. Real Zeek and EVE lines are a few KiB; a 16 MiB bound keeps
 /// a file without newlines (or an attacker's) from exhausting memory.
 pub const MAX_LINE_BYTES: usize = 16 << 20;
@@ -90,6 +95,49 @@ impl<'r> LineReader<'r> {
             Err(_) => Ok(Some((self.line_no, Line::NotUtf8))),
         }
     }
+}
+
+/// Walks a JSON-lines input (Zeek JSON, Suricata EVE): calls `record` with each line
+/// that is a JSON object and its line number, and rejects — with the line and the
+/// reason — lines that are not UTF-8, too long, not JSON, or not an object. Blank
+/// lines hold no record; with `hash_comments`, neither do lines starting with `#`.
+pub fn for_each_json_object(
+    input: &mut dyn BufRead,
+    sink: &mut dyn Sink,
+    hash_comments: bool,
+    mut record: impl FnMut(Map<String, Value>, u64, &mut dyn Sink) -> std::io::Result<()>,
+) -> Result<(), IngestError> {
+    let mut lines = LineReader::new(input);
+    while let Some((line_no, line)) = lines.next_line()? {
+        let reject = |reason: String| Rejection {
+            location: Location::Line(line_no),
+            field: None,
+            reason,
+        };
+        let text = match line {
+            Line::Text(t) => t.trim(),
+            Line::NotUtf8 => {
+                sink.reject(reject("line is not valid UTF-8".into()))?;
+                continue;
+            }
+            Line::TooLong => {
+                sink.reject(reject("line longer than 16 MiB".into()))?;
+                continue;
+            }
+        };
+        if text.is_empty() || (hash_comments && text.starts_with('#')) {
+            continue;
+        }
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => record(map, line_no, sink)?,
+            Ok(_) => sink.reject(reject("not a JSON object".into()))?,
+            Err(e) => sink.reject(reject(format!(
+                "invalid JSON at column {}: {e}",
+                e.column()
+            )))?,
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

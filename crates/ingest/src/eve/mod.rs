@@ -10,50 +10,20 @@ use std::net::IpAddr;
 use relaytrace_model::{parse_iso8601_ns, Conn, Event, Location, Proto, Rejection};
 use serde_json::{Map, Value};
 
-use crate::lines::{Line, LineReader};
+use crate::lines::for_each_json_object;
 use crate::{IngestError, Sink};
 
 /// Reads an EVE file into `sink`.
 pub fn read(input: &mut dyn BufRead, sink: &mut dyn Sink) -> Result<(), IngestError> {
-    let mut lines = LineReader::new(input);
-    while let Some((line_no, line)) = lines.next_line()? {
-        let loc = Location::Line(line_no);
-        let text = match line {
-            Line::Text(t) => t.trim(),
-            Line::NotUtf8 => {
-                sink.reject(rejection(loc, None, "line is not valid UTF-8".into()))?;
-                continue;
-            }
-            Line::TooLong => {
-                sink.reject(rejection(loc, None, "line longer than 16 MiB".into()))?;
-                continue;
-            }
-        };
-        if text.is_empty() {
-            continue;
-        }
-        let map = match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(map)) => map,
-            Ok(_) => {
-                sink.reject(rejection(loc, None, "not a JSON object".into()))?;
-                continue;
-            }
-            Err(e) => {
-                sink.reject(rejection(
-                    loc,
-                    None,
-                    format!("invalid JSON at column {}: {e}", e.column()),
-                ))?;
-                continue;
-            }
-        };
+    for_each_json_object(input, sink, false, |map, line_no, sink| {
         match parse_event(&map, line_no) {
-            Ok(Parsed::Conn(conn)) => sink.conn(*conn)?,
-            Ok(Parsed::Event(event)) => sink.event(event)?,
-            Err((field, reason)) => sink.reject(rejection(loc, Some(field), reason))?,
+            Ok(Parsed::Conn(conn)) => sink.conn(*conn),
+            Ok(Parsed::Event(event)) => sink.event(event),
+            Err((field, reason)) => {
+                sink.reject(rejection(Location::Line(line_no), Some(field), reason))
+            }
         }
-    }
-    Ok(())
+    })
 }
 
 enum Parsed {

@@ -8,7 +8,7 @@ use relaytrace_model::{Event, Location, Rejection};
 use serde_json::{Map, Value};
 
 use super::conn_fields::{conn_from_fields, is_conn_log, parse_time, ConnField};
-use crate::lines::{Line, LineReader};
+use crate::lines::for_each_json_object;
 use crate::{IngestError, Sink};
 
 /// Text of a JSON value as Zeek's TSV would print it; `None` for null.
@@ -27,38 +27,8 @@ pub(crate) fn value_text(v: &Value) -> Option<Cow<'_, str>> {
 
 /// Reads a Zeek JSON log into `sink`. `#` lines (btest banners) are comments.
 pub fn read_json(input: &mut dyn BufRead, sink: &mut dyn Sink) -> Result<(), IngestError> {
-    let mut lines = LineReader::new(input);
-    while let Some((line_no, line)) = lines.next_line()? {
+    for_each_json_object(input, sink, true, |map, line_no, sink| {
         let loc = Location::Line(line_no);
-        let text = match line {
-            Line::Text(t) => t.trim(),
-            Line::NotUtf8 => {
-                sink.reject(rejection(loc, None, "line is not valid UTF-8".into()))?;
-                continue;
-            }
-            Line::TooLong => {
-                sink.reject(rejection(loc, None, "line longer than 16 MiB".into()))?;
-                continue;
-            }
-        };
-        if text.is_empty() || text.starts_with('#') {
-            continue;
-        }
-        let map = match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(map)) => map,
-            Ok(_) => {
-                sink.reject(rejection(loc, None, "not a JSON object".into()))?;
-                continue;
-            }
-            Err(e) => {
-                sink.reject(rejection(
-                    loc,
-                    None,
-                    format!("invalid JSON at column {}: {e}", e.column()),
-                ))?;
-                continue;
-            }
-        };
         let path = map.get("_path").and_then(Value::as_str);
         if is_conn_log(path, |f| map.contains_key(f)) {
             let get = |f: ConnField| map.get(f.name()).and_then(value_text);
@@ -72,8 +42,8 @@ pub fn read_json(input: &mut dyn BufRead, sink: &mut dyn Sink) -> Result<(), Ing
                 Err((field, reason)) => sink.reject(rejection(loc, Some(field), reason))?,
             }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 fn rejection(location: Location, field: Option<&str>, reason: String) -> Rejection {
