@@ -2,8 +2,46 @@
 
 use std::io::Write;
 
+use anyhow::Result;
 use clap::ValueEnum;
+use relaytrace_store::{tables::scan_rows, Case};
 use serde_json::{Map, Value};
+
+/// Reads a table of the case in ledger order, turning each stored row into an output
+/// row with `shape` and keeping those `keep` accepts, up to `limit` rows. Shared by
+/// the listing commands so filtering and limits behave the same everywhere.
+pub fn collect_rows(
+    case: &Case,
+    table: &str,
+    limit: Option<usize>,
+    shape: impl Fn(Map<String, Value>) -> Map<String, Value>,
+    keep: impl Fn(&Map<String, Value>) -> bool,
+) -> Result<Vec<Map<String, Value>>> {
+    let limit = limit.unwrap_or(usize::MAX);
+    let mut rows = Vec::new();
+    for file in case.table_files(table)? {
+        if rows.len() >= limit {
+            break;
+        }
+        scan_rows(&file, |stored| {
+            let row = shape(stored.into_iter().collect());
+            if keep(&row) {
+                rows.push(row);
+            }
+            rows.len() < limit
+        })?;
+    }
+    Ok(rows)
+}
+
+/// Prints rows to standard output (see [`write_rows`]).
+pub fn print_rows(format: ListFormat, columns: &[&str], rows: &[Map<String, Value>]) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    write_rows(&mut out, format, columns, rows)?;
+    out.flush()?;
+    Ok(())
+}
 
 /// How a listing is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,6 +1,5 @@
 //! `relaytrace conns`
 
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,10 +7,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use relaytrace_model::format_iso8601_us;
-use relaytrace_store::{tables::scan_rows, Case};
+use relaytrace_store::Case;
 use serde_json::{Map, Value};
 
-use crate::output::{write_rows, ListFormat};
+use crate::output::{collect_rows, print_rows, ListFormat};
 
 /// Arguments of `conns`.
 #[derive(Debug, Args)]
@@ -102,8 +101,7 @@ const TABLE_FIELDS: [&str; 12] = [
 ];
 
 /// Turns a stored row into the documented output object.
-fn output_row(stored: Vec<(String, Value)>) -> Map<String, Value> {
-    let stored: Map<String, Value> = stored.into_iter().collect();
+fn output_row(stored: Map<String, Value>) -> Map<String, Value> {
     let mut row = Map::new();
     for field in CONN_FIELDS {
         let v = match field {
@@ -128,33 +126,17 @@ fn output_row(stored: Vec<(String, Value)>) -> Map<String, Value> {
 pub fn run(args: ConnsArgs) -> Result<ExitCode> {
     let case = Case::open(&args.case)?;
     let host = args.host.map(|h| h.to_string());
-    let mut rows = Vec::new();
-    let limit = args.limit.unwrap_or(usize::MAX);
-    for file in case.table_files("conns")? {
-        scan_rows(&file, |stored| {
-            let row = output_row(stored);
-            let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or("");
-            let keep = host
-                .as_deref()
-                .is_none_or(|h| text("orig_h") == h || text("resp_h") == h)
-                && args.vantage.as_deref().is_none_or(|v| text("vantage") == v)
-                && args.proto.as_deref().is_none_or(|p| text("proto") == p);
-            if keep {
-                rows.push(row);
-            }
-            rows.len() < limit
-        })?;
-        if rows.len() >= limit {
-            break;
-        }
-    }
+    let rows = collect_rows(&case, "conns", args.limit, output_row, |row| {
+        let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or("");
+        host.as_deref()
+            .is_none_or(|h| text("orig_h") == h || text("resp_h") == h)
+            && args.vantage.as_deref().is_none_or(|v| text("vantage") == v)
+            && args.proto.as_deref().is_none_or(|p| text("proto") == p)
+    })?;
     let columns: &[&str] = match args.format {
         ListFormat::Table => &TABLE_FIELDS,
         _ => &CONN_FIELDS,
     };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    write_rows(&mut out, args.format, columns, &rows)?;
-    out.flush()?;
+    print_rows(args.format, columns, &rows)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,16 +1,15 @@
 //! `relaytrace events`
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
 use relaytrace_model::format_iso8601_us;
-use relaytrace_store::{tables::scan_rows, Case};
+use relaytrace_store::Case;
 use serde_json::{Map, Value};
 
-use crate::output::{write_rows, ListFormat};
+use crate::output::{collect_rows, print_rows, ListFormat};
 
 /// Arguments of `events`.
 #[derive(Debug, Args)]
@@ -53,42 +52,30 @@ const TABLE_FIELDS: [&str; 5] = ["ts", "kind", "uid", "vantage", "id"];
 /// Runs `events`.
 pub fn run(args: EventsArgs) -> Result<ExitCode> {
     let case = Case::open(&args.case)?;
-    let limit = args.limit.unwrap_or(usize::MAX);
-    let mut rows: Vec<Map<String, Value>> = Vec::new();
-    for file in case.table_files("events")? {
-        scan_rows(&file, |stored| {
-            let stored: Map<String, Value> = stored.into_iter().collect();
-            let mut row = Map::new();
-            for f in FIELDS {
-                let v = match f {
-                    "ts" => stored
-                        .get("ts_ns")
-                        .and_then(Value::as_i64)
-                        .map(|ns| Value::String(format_iso8601_us(ns)))
-                        .unwrap_or(Value::Null),
-                    other => stored.get(other).cloned().unwrap_or(Value::Null),
-                };
-                row.insert(f.into(), v);
-            }
-            let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            let keep = args.kind.as_deref().is_none_or(|k| text("kind") == k)
-                && args.uid.as_deref().is_none_or(|u| text("uid") == u);
-            if keep {
-                rows.push(row);
-            }
-            rows.len() < limit
-        })?;
-        if rows.len() >= limit {
-            break;
+    let shape = |stored: Map<String, Value>| {
+        let mut row = Map::new();
+        for f in FIELDS {
+            let v = match f {
+                "ts" => stored
+                    .get("ts_ns")
+                    .and_then(Value::as_i64)
+                    .map(|ns| Value::String(format_iso8601_us(ns)))
+                    .unwrap_or(Value::Null),
+                other => stored.get(other).cloned().unwrap_or(Value::Null),
+            };
+            row.insert(f.into(), v);
         }
-    }
+        row
+    };
+    let rows = collect_rows(&case, "events", args.limit, shape, |row| {
+        let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or("");
+        args.kind.as_deref().is_none_or(|k| text("kind") == k)
+            && args.uid.as_deref().is_none_or(|u| text("uid") == u)
+    })?;
     let columns: &[&str] = match args.format {
         ListFormat::Table => &TABLE_FIELDS,
         _ => &FIELDS,
     };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    write_rows(&mut out, args.format, columns, &rows)?;
-    out.flush()?;
+    print_rows(args.format, columns, &rows)?;
     Ok(ExitCode::SUCCESS)
 }
