@@ -374,9 +374,6 @@ impl Pipeline {
                 tunnel::GRE | tunnel::IPIP | tunnel::IPV6_IN_IP
             )
         {
-            if depth >= tunnel::MAX_DEPTH {
-                return self.reject(sink, frame.offset, "tunnel: nested deeper than 4");
-            }
             let inner = match tunnel::open(packet.proto, &packet.payload) {
                 tunnel::Inner::Ip(bytes) => bytes,
                 tunnel::Inner::NotIp(kind) => {
@@ -385,19 +382,7 @@ impl Pipeline {
                 }
                 tunnel::Inner::Bad(reason) => return self.reject(sink, frame.offset, reason),
             };
-            let inner_packet = match ip::decode(
-                inner,
-                inner.len(),
-                frame.ts_ns,
-                !self.options.ignore_checksums,
-                &mut self.fragments,
-            ) {
-                IpOutcome::Packet(p) => p,
-                IpOutcome::FragmentHeld => return Ok(()),
-                IpOutcome::Bad(reason) => return self.reject(sink, frame.offset, reason),
-            };
-            self.tunnelled_packets += 1;
-            return self.ip_packet(frame, &inner_packet, depth + 1, sink);
+            return self.tunnelled(frame, inner, depth, sink);
         }
         if packet.proto == IPV6_NO_NEXT_HEADER {
             // Nothing above IP (Teredo bubbles are such packets): no connection, as in
@@ -420,25 +405,38 @@ impl Pipeline {
             let end = usize::from(udp.ulen).clamp(8, packet.payload.len().max(8));
             let payload = packet.payload.get(8..end).unwrap_or(&[]);
             if let Some(inner) = tunnel::open_udp(udp.sport, udp.dport, payload) {
-                if depth >= tunnel::MAX_DEPTH {
-                    return self.reject(sink, frame.offset, "tunnel: nested deeper than 4");
-                }
-                let inner_packet = match ip::decode(
-                    inner,
-                    inner.len(),
-                    frame.ts_ns,
-                    !self.options.ignore_checksums,
-                    &mut self.fragments,
-                ) {
-                    IpOutcome::Packet(p) => p,
-                    IpOutcome::FragmentHeld => return Ok(()),
-                    IpOutcome::Bad(reason) => return self.reject(sink, frame.offset, reason),
-                };
-                self.tunnelled_packets += 1;
-                return self.ip_packet(frame, &inner_packet, depth + 1, sink);
+                return self.tunnelled(frame, inner, depth, sink);
             }
         }
         Ok(())
+    }
+
+    /// Decodes the IP packet found inside a tunnel and handles it in place of (GRE,
+    /// IP-in-IP) or next to (GTP-U, Teredo: the outer UDP connection is tracked too)
+    /// the outer one.
+    fn tunnelled(
+        &mut self,
+        frame: &Frame<'_>,
+        inner: &[u8],
+        depth: usize,
+        sink: &mut dyn Sink,
+    ) -> Result<(), IngestError> {
+        if depth >= tunnel::MAX_DEPTH {
+            return self.reject(sink, frame.offset, "tunnel: nested deeper than 4");
+        }
+        let inner_packet = match ip::decode(
+            inner,
+            inner.len(),
+            frame.ts_ns,
+            !self.options.ignore_checksums,
+            &mut self.fragments,
+        ) {
+            IpOutcome::Packet(p) => p,
+            IpOutcome::FragmentHeld => return Ok(()),
+            IpOutcome::Bad(reason) => return self.reject(sink, frame.offset, reason),
+        };
+        self.tunnelled_packets += 1;
+        self.ip_packet(frame, &inner_packet, depth + 1, sink)
     }
 
     pub(crate) fn finish(mut self, sink: &mut dyn Sink) -> Result<(), IngestError> {
