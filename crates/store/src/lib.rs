@@ -10,7 +10,11 @@
 //!   tables/packets/    per-packet timing of TCP connections (pcap inputs)
 //!   tables/events/     non-connection records (alerts, protocol logs)
 //!   tables/rejects/    JSON lines: every record a reader refused, with its place
+//!   tables/enrich/     JSON lines per enrichment snapshot (written by `relaytrace enrich`)
+//!   findings/          trace results (written by the trace crate)
 //! ```
+//! Values constant for a whole table file (evidence digest, vantage) are Parquet
+//! key/value metadata, given back per row by [`tables::scan_rows`].
 //! [`Case`] opens or creates a case; [`Case::ingest`] is the one write path for
 //! telemetry (copy evidence, read it, write tables, then commit one ledger entry);
 //! [`verify::verify`] recomputes every digest and the ledger chain.

@@ -18,8 +18,9 @@
 //! becomes a [`Rejection`] at its byte offset. Zero padding after a datagram is
 //! not an error.
 //!
-//! Not done here: stitching flows split by active timeout (the store does it) and
-//! pcaps of export traffic (a different reader).
+//! Elsewhere: stitching flows split by active timeout ([`crate::stitch`], applied by
+//! [`crate::read`]) and captures of export traffic (`pcap/export.rs`, which hands each
+//! UDP payload to `read_datagram` with its exporter's templates).
 //!
 //! [`Conn`]: relaytrace_model::Conn
 //! [`Event`]: relaytrace_model::Event
@@ -124,24 +125,7 @@ pub fn read_payloads(
             break;
         }
         pos = parse_datagram(&window, pos, templates, &mut out);
-        for item in out.drain(..) {
-            match item {
-                Output::Conn(mut c) => {
-                    c.record += base;
-                    sink.conn(c)?
-                }
-                Output::Event(mut e) => {
-                    e.record += base;
-                    sink.event(e)?
-                }
-                Output::Reject(mut r) => {
-                    if let Location::Offset(o) = &mut r.location {
-                        *o += base;
-                    }
-                    sink.reject(r)?
-                }
-            }
-        }
+        deliver(&mut out, base, sink)?;
         if pos >= window.len() && !eof {
             // The parser gave up on the rest of the window (its rejection says "rest
             // of input skipped"): a real datagram never reaches past a full window.
@@ -163,6 +147,30 @@ pub fn read_payloads(
     Ok(())
 }
 
+/// Hands parsed items to the sink, turning their window-relative offsets into
+/// absolute ones by adding `base`.
+fn deliver(out: &mut Vec<Output>, base: u64, sink: &mut dyn Sink) -> std::io::Result<()> {
+    for item in out.drain(..) {
+        match item {
+            Output::Conn(mut c) => {
+                c.record += base;
+                sink.conn(c)?
+            }
+            Output::Event(mut e) => {
+                e.record += base;
+                sink.event(e)?
+            }
+            Output::Reject(mut r) => {
+                if let Location::Offset(o) = &mut r.location {
+                    *o += base;
+                }
+                sink.reject(r)?
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Decodes the export datagram(s) in one UDP payload from a capture of export
 /// traffic. `base` is added to every offset (record provenance, rejections), so the
 /// caller can place them in its own file; `templates` should be the cache of this
@@ -177,24 +185,7 @@ pub(crate) fn read_datagram(
     let mut out = Vec::new();
     while pos < payload.len() {
         pos = parse_datagram(payload, pos, templates, &mut out);
-        for item in out.drain(..) {
-            match item {
-                Output::Conn(mut c) => {
-                    c.record += base;
-                    sink.conn(c)?
-                }
-                Output::Event(mut e) => {
-                    e.record += base;
-                    sink.event(e)?
-                }
-                Output::Reject(mut r) => {
-                    if let Location::Offset(o) = &mut r.location {
-                        *o += base;
-                    }
-                    sink.reject(r)?
-                }
-            }
-        }
+        deliver(&mut out, base, sink)?;
     }
     Ok(())
 }
