@@ -80,6 +80,10 @@ pub struct ChainLink {
     pub from: IpAddr,
     /// Downstream end (V).
     pub to: IpAddr,
+    /// How the link was found (the best session's method).
+    pub method: crate::flow::Method,
+    /// The best session's measurements.
+    pub detail: crate::flow::LinkDetail,
     /// The relay R.
     pub relay: IpAddr,
     /// Best score over sessions.
@@ -229,6 +233,8 @@ fn add_link(links: &mut Vec<ChainLink>, n: usize, path: &[IpAddr], l: &Link, con
             from: path[n + 2],
             to: path[n],
             relay: path[n + 1],
+            method: l.detail.method(),
+            detail: l.detail,
             score: l.score,
             false_match_probability: l.false_match_probability.get(),
             false_match_probability_pair: l.false_match_probability_pair.get(),
@@ -239,7 +245,11 @@ fn add_link(links: &mut Vec<ChainLink>, n: usize, path: &[IpAddr], l: &Link, con
         });
     }
     let cl = &mut links[n];
-    cl.score = cl.score.max(l.score);
+    if l.score > cl.score {
+        cl.score = l.score;
+        cl.method = l.detail.method();
+        cl.detail = l.detail;
+    }
     cl.false_match_probability = cl
         .false_match_probability
         .min(l.false_match_probability.get());
@@ -293,7 +303,8 @@ pub fn chains_json(chains: &[Chain]) -> Value {
                         "from": l.from.to_string(),
                         "to": l.to.to_string(),
                         "relay": l.relay.to_string(),
-                        "method": "flow",
+                        "method": l.method.as_str(),
+                        "detail": l.detail.to_json(),
                         "score": round6(l.score),
                         "false_match_probability": l.false_match_probability,
                         "false_match_probability_pair": l.false_match_probability_pair,

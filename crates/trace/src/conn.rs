@@ -7,7 +7,7 @@
 //! clock tolerance into one [`FlowConn`], keeping every row id and vantage as
 //! provenance.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -129,6 +129,67 @@ fn load_table(
         true
     })?;
     Ok(())
+}
+
+/// Packet times of one connection as one vantage captured them, per direction: what
+/// packet mode reads. Only packets that carried new payload are kept (the store's
+/// `packets` table), so pure ACKs and retransmissions neither add nor hide activity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timeline {
+    /// Originator → responder packet times, ns, sorted.
+    pub orig: Vec<i64>,
+    /// Responder → originator packet times, ns, sorted.
+    pub resp: Vec<i64>,
+}
+
+/// Reads every committed `packets` table of the case into timelines keyed by the
+/// connection row id (`<evidence16>:<record>`, the `id` of the matching `conns` row).
+/// Rows without a usable time or direction are counted in `summary.skipped`.
+pub fn load_timelines(
+    case: &Case,
+    summary: &mut LoadSummary,
+) -> Result<BTreeMap<String, Timeline>, TraceError> {
+    let mut out: BTreeMap<String, Timeline> = BTreeMap::new();
+    for file in case.table_files("packets")? {
+        scan_rows(&file, |row| {
+            let mut id = None;
+            let mut dir = None;
+            let mut ts = None;
+            for (k, v) in row {
+                match k.as_str() {
+                    "conn_id" => id = v.as_str().map(str::to_string),
+                    "dir" => dir = v.as_str().map(|d| d == "orig"),
+                    "ts_ns" => ts = v.as_i64(),
+                    _ => {}
+                }
+            }
+            match (id, dir, ts) {
+                (Some(id), Some(is_orig), Some(ts)) => {
+                    let t = out.entry(id).or_default();
+                    if is_orig {
+                        t.orig.push(ts);
+                    } else {
+                        t.resp.push(ts);
+                    }
+                }
+                _ => {
+                    summary.skipped += 1;
+                    if summary.examples.len() < MAX_EXAMPLES {
+                        summary.examples.push(format!(
+                            "{}: packet row without conn_id, dir or ts_ns",
+                            file.display()
+                        ));
+                    }
+                }
+            }
+            true
+        })?;
+    }
+    for t in out.values_mut() {
+        t.orig.sort_unstable();
+        t.resp.sort_unstable();
+    }
+    Ok(out)
 }
 
 /// Builds an observation from one row, or says which field is unusable.

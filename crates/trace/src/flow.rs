@@ -74,6 +74,9 @@ use crate::error::TraceError;
 pub struct Probability(f64);
 
 impl Probability {
+    /// Certainty: what a link gets when nothing can be said against chance.
+    pub const ONE: Probability = Probability(1.0);
+
     /// `p` if it lies in 0..=1 (NaN refused).
     pub fn new(p: f64) -> Option<Self> {
         (0.0..=1.0).contains(&p).then_some(Probability(p))
@@ -144,6 +147,93 @@ impl FlowParams {
 /// Upper bound on `K`: the null costs `K` passes over each relay's connections.
 const MAX_NULL_OFFSETS: usize = 100_000;
 
+/// How a link was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Method {
+    /// Connection records: containment and volume (this module).
+    Flow,
+    /// Packet timelines: bounded-delay event matching ([`crate::packet`]).
+    Packet,
+    /// Packet timelines: the Zhang–Paxson ON/OFF baseline ([`crate::packet`]).
+    Zp,
+}
+
+impl Method {
+    /// The name used in findings (`"flow"`, `"packet"`, `"zp"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Flow => "flow",
+            Method::Packet => "packet",
+            Method::Zp => "zp",
+        }
+    }
+}
+
+/// The measurements behind a link's score, per method.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LinkDetail {
+    /// Flow mode.
+    Flow {
+        /// Timing component: the outbound's share of the inbound's lifetime.
+        tightness: f64,
+        /// Volume component: geometric mean of the byte-count ratios.
+        volume: f64,
+    },
+    /// Packet mode, bounded-delay event matching.
+    Packet {
+        /// The delay bound Δ that gave the smallest probability, ns.
+        delay_bound_ns: i64,
+        /// Forward plus backward events.
+        events: usize,
+        /// Events followed by a packet on the other side within Δ.
+        matched: usize,
+    },
+    /// Packet mode, Zhang–Paxson.
+    Zp {
+        /// OFF periods of the connection with fewer.
+        off_periods: usize,
+        /// OFF periods whose ends coincide within 80 ms.
+        coincidences: usize,
+        /// Longest run of consecutive coincidences.
+        longest_run: usize,
+    },
+}
+
+impl LinkDetail {
+    /// The method that measured this.
+    pub fn method(&self) -> Method {
+        match self {
+            LinkDetail::Flow { .. } => Method::Flow,
+            LinkDetail::Packet { .. } => Method::Packet,
+            LinkDetail::Zp { .. } => Method::Zp,
+        }
+    }
+
+    /// The measurements as JSON, rounded for stable output.
+    pub fn to_json(&self) -> serde_json::Value {
+        let r = |x: f64| (x * 1e6).round() / 1e6;
+        match *self {
+            LinkDetail::Flow { tightness, volume } => {
+                serde_json::json!({"tightness": r(tightness), "volume": r(volume)})
+            }
+            LinkDetail::Packet {
+                delay_bound_ns,
+                events,
+                matched,
+            } => {
+                serde_json::json!({"delay_bound_ns": delay_bound_ns, "events": events, "matched": matched})
+            }
+            LinkDetail::Zp {
+                off_periods,
+                coincidences,
+                longest_run,
+            } => {
+                serde_json::json!({"off_periods": off_periods, "coincidences": coincidences, "longest_run": longest_run})
+            }
+        }
+    }
+}
+
 /// One candidate relay link: `conns[inbound]` (A→R) carries the session that
 /// `conns[outbound]` (R→V) continues.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,12 +244,11 @@ pub struct Link {
     pub outbound: usize,
     /// The relay R.
     pub relay: IpAddr,
-    /// `tightness × volume`, in (0, 1].
+    /// In (0, 1]: flow mode `tightness × volume`, packet mode the share of events
+    /// matched, Zhang–Paxson the share of OFF periods that coincide.
     pub score: f64,
-    /// Timing component of the score.
-    pub tightness: f64,
-    /// Volume component of the score.
-    pub volume: f64,
+    /// What the method measured, for the reader who checks the score.
+    pub detail: LinkDetail,
     /// Per-host corrected false-match probability (max-statistic over R's pairs).
     pub false_match_probability: Probability,
     /// Uncorrected value: shifted outbound connections against this inbound only.
@@ -379,8 +468,10 @@ fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) 
                 outbound: o,
                 relay,
                 score: s,
-                tightness: t,
-                volume: v,
+                detail: LinkDetail::Flow {
+                    tightness: t,
+                    volume: v,
+                },
                 false_match_probability: Probability(fmp(&host_max, s).get().max(fl)),
                 false_match_probability_pair: Probability(fmp(&inbound_max[&i], s).get().max(fl)),
                 candidates_at_relay: m,
@@ -463,7 +554,8 @@ mod tests {
         let links = find_links(&[inb, tight, loose], &p).unwrap();
         assert_eq!(links.len(), 2);
         assert!(
-            links[0].score > 0.9 && links[0].tightness > 0.99,
+            links[0].score > 0.9
+                && matches!(links[0].detail, LinkDetail::Flow { tightness, .. } if tightness > 0.99),
             "{:?}",
             links[0]
         );

@@ -16,7 +16,10 @@
 //! - [`trace_case`] runs all of it on a case; [`record`] writes the finding to
 //!   `findings/trace-<sha16>.json` and logs it in the ledger.
 //!
-//! Packet mode (Zhang–Paxson baseline and better) is not implemented yet.
+//! - [`packet`]: packet mode from the timelines of pcaps: the Zhang–Paxson baseline
+//!   and the default bounded-delay event matching, each with a false-match
+//!   probability from the pair's own traffic. [`TraceMethod::Auto`] uses packet mode
+//!   for pairs with timelines on both sides and flow mode for the rest.
 
 pub mod chain;
 pub mod cidr;
@@ -24,6 +27,7 @@ pub mod conn;
 pub mod error;
 pub mod flow;
 pub mod hostinfo;
+pub mod packet;
 
 use std::fs;
 use std::io::Write;
@@ -36,9 +40,36 @@ pub use chain::{build_chains, Chain, Role};
 pub use cidr::Cidr;
 pub use conn::{merge, FlowConn, LoadSummary, Observation};
 pub use error::TraceError;
-pub use flow::{find_links, FlowParams, Link, Probability};
+pub use flow::{find_links, FlowParams, Link, LinkDetail, Method, Probability};
+pub use packet::{find_packet_links, PacketMethod, PacketParams, Timelines};
 
 use crate::error::IoContext;
+
+/// Which linking methods a trace run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceMethod {
+    /// Packet mode (bounded-delay matching) for pairs with packet timelines on both
+    /// sides, flow mode for every other pair. The default.
+    Auto,
+    /// Flow mode only.
+    Flow,
+    /// Packet mode only (bounded-delay event matching).
+    Packet,
+    /// Packet mode only, with the Zhang–Paxson baseline detector.
+    Zp,
+}
+
+impl TraceMethod {
+    /// The name used in findings and the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceMethod::Auto => "auto",
+            TraceMethod::Flow => "flow",
+            TraceMethod::Packet => "packet",
+            TraceMethod::Zp => "zp",
+        }
+    }
+}
 
 /// Everything a trace run needs besides the case.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,8 +80,12 @@ pub struct TraceParams {
     pub since_ns: Option<i64>,
     /// Only connections starting at or before this time (ns since the epoch).
     pub until_ns: Option<i64>,
+    /// Which methods link connections.
+    pub method: TraceMethod,
     /// Flow-mode parameters.
     pub flow: FlowParams,
+    /// Packet-mode parameters (`method` inside is set from [`TraceParams::method`]).
+    pub packet: PacketParams,
     /// Links with a per-host false-match probability above this are not followed.
     /// Default 0.01; the smallest value a link can reach is `1/(K+1)`.
     pub alpha: f64,
@@ -63,7 +98,9 @@ impl TraceParams {
             victim,
             since_ns: None,
             until_ns: None,
+            method: TraceMethod::Auto,
             flow: FlowParams::default(),
+            packet: PacketParams::default(),
             alpha: 0.01,
         }
     }
@@ -74,12 +111,16 @@ impl TraceParams {
             "victim": self.victim.to_string(),
             "since_ns": self.since_ns,
             "until_ns": self.until_ns,
-            "method": "flow",
+            "method": self.method.as_str(),
             "tolerance_ns": self.flow.tolerance_ns,
             "volume_factor": self.flow.volume_factor,
             "null_offsets": self.flow.null_offsets,
             "min_shift_ns": self.flow.min_shift_ns,
             "alpha": self.alpha,
+            "packet_delay_bounds_ns": self.packet.delays_ns,
+            "packet_null_shifts": self.packet.null_shifts,
+            "packet_min_shift_ns": self.packet.min_shift_ns,
+            "packet_skew_ns": self.packet.skew_ns,
         })
     }
 }
@@ -96,6 +137,32 @@ pub struct TraceOutcome {
     pub load: LoadSummary,
     /// Candidate links before the `alpha` cut.
     pub candidate_links: usize,
+    /// Every candidate link, one JSON object each (see [`candidate_json`]): for
+    /// scripts that measure detection and calibration against ground truth.
+    pub candidates: Vec<Value>,
+}
+
+/// One candidate link as JSON: the relay, both connections' 5-tuples, start times and
+/// row ids, the method, score, measurements and both probabilities.
+pub fn candidate_json(conns: &[FlowConn], l: &Link) -> Value {
+    let side = |c: &FlowConn| {
+        json!({
+            "orig_h": c.orig_h.to_string(), "orig_p": c.orig_p,
+            "resp_h": c.resp_h.to_string(), "resp_p": c.resp_p,
+            "start_ns": c.start_ns, "end_ns": c.end_ns, "ids": c.ids,
+        })
+    };
+    json!({
+        "relay": l.relay.to_string(),
+        "inbound": side(&conns[l.inbound]),
+        "outbound": side(&conns[l.outbound]),
+        "method": l.detail.method().as_str(),
+        "score": (l.score * 1e6).round() / 1e6,
+        "detail": l.detail.to_json(),
+        "false_match_probability": l.false_match_probability.get(),
+        "false_match_probability_pair": l.false_match_probability_pair.get(),
+        "candidates_at_relay": l.candidates_at_relay,
+    })
 }
 
 /// Runs flow-mode trace on a case: load and merge connections, find links, build
@@ -107,14 +174,21 @@ pub fn trace_case(case: &Case, p: &TraceParams) -> Result<TraceOutcome, TraceErr
             reason: "must be in (0, 1]",
         });
     }
-    let (obs, load) = conn::load_case(case)?;
+    let (obs, mut load) = conn::load_case(case)?;
     let rows = obs.len();
     let conns: Vec<FlowConn> = merge(obs, p.flow.tolerance_ns)
         .into_iter()
         .filter(|c| p.since_ns.is_none_or(|s| c.end_ns >= s))
         .filter(|c| p.until_ns.is_none_or(|u| c.start_ns <= u))
         .collect();
-    let links = find_links(&conns, &p.flow)?;
+    let all_timelines = if p.method == TraceMethod::Flow {
+        Default::default()
+    } else {
+        conn::load_timelines(case, &mut load)?
+    };
+    let timelines = Timelines::new(&conns, &all_timelines);
+    let with_timelines = (0..conns.len()).filter(|&i| timelines.has(i)).count();
+    let links = find_all_links(&conns, &timelines, p)?;
     let info = hostinfo::load(case)?;
     let chains = build_chains(&conns, &links, &p.victim, p.alpha, &info);
     let mut json = chain::chains_json(&chains);
@@ -123,21 +197,63 @@ pub fn trace_case(case: &Case, p: &TraceParams) -> Result<TraceOutcome, TraceErr
         "rows_skipped": load.skipped,
         "observations": rows,
         "connections": conns.len(),
+        "connections_with_timelines": with_timelines,
         "candidate_links": links.len(),
         "links_within_alpha": links.iter().filter(|l| l.false_match_probability.get() <= p.alpha).count(),
         "enriched_addresses": info.len(),
     });
     if let Value::Object(m) = &mut json {
-        m.insert("method".into(), Value::from("flow"));
+        m.insert("method".into(), Value::from(p.method.as_str()));
         m.insert("parameters".into(), p.to_json());
         m.insert("summary".into(), summary);
     }
+    let candidates = links.iter().map(|l| candidate_json(&conns, l)).collect();
     Ok(TraceOutcome {
         chains,
         json,
         load,
         candidate_links: links.len(),
+        candidates,
     })
+}
+
+/// The links of every method `p.method` asks for. In [`TraceMethod::Auto`], a pair
+/// whose two connections both have packet timelines is judged by packet mode only
+/// (timing of every packet says more than two records), every other pair by flow mode.
+pub fn find_all_links(
+    conns: &[FlowConn],
+    timelines: &Timelines<'_>,
+    p: &TraceParams,
+) -> Result<Vec<Link>, TraceError> {
+    let packet = |method| {
+        let pp = PacketParams {
+            method,
+            ..p.packet.clone()
+        };
+        find_packet_links(conns, timelines, &pp)
+    };
+    let mut links = match p.method {
+        TraceMethod::Flow => find_links(conns, &p.flow)?,
+        TraceMethod::Packet => packet(PacketMethod::Counting)?,
+        TraceMethod::Zp => packet(PacketMethod::Zp)?,
+        TraceMethod::Auto => {
+            let mut l: Vec<Link> = find_links(conns, &p.flow)?
+                .into_iter()
+                .filter(|l| !(timelines.has(l.inbound) && timelines.has(l.outbound)))
+                .collect();
+            l.extend(packet(PacketMethod::Counting)?);
+            l
+        }
+    };
+    links.sort_by(|a, b| {
+        (a.relay, conns[a.outbound].start_ns, a.outbound, a.inbound).cmp(&(
+            b.relay,
+            conns[b.outbound].start_ns,
+            b.outbound,
+            b.inbound,
+        ))
+    });
+    Ok(links)
 }
 
 /// Where [`record`] put the finding.
@@ -193,7 +309,7 @@ pub fn record(
     let dest = case.root().join(&path);
     fs::rename(&tmp, &dest).at(&dest)?;
     let mut fields = Map::new();
-    fields.insert("method".into(), Value::from("flow"));
+    fields.insert("method".into(), Value::from(p.method.as_str()));
     fields.insert("parameters".into(), p.to_json());
     fields.insert("chains".into(), Value::from(outcome.chains.len() as u64));
     fields.insert(

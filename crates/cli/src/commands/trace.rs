@@ -21,18 +21,31 @@ pub enum TraceFormat {
 /// Linking method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TraceMethod {
-    /// Flow mode: temporal containment and volume consistency of connection records.
+    /// Packet mode where both connections of a pair have packet timelines (pcaps),
+    /// flow mode for every other pair.
+    Auto,
+    /// Flow mode only: temporal containment and volume consistency of records.
     Flow,
+    /// Packet mode only: bounded-delay event matching (robust to jitter and chaff).
+    Packet,
+    /// Packet mode only, with the Zhang–Paxson ON/OFF detector (the baseline).
+    Zp,
 }
 
 /// Arguments of `trace`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Pairs each host's inbound and outbound TCP connections (the outbound must lie \
-inside the inbound within 1 s, with consistent byte counts), gives every link a false-match \
-probability from that host's own background (time-shift null, corrected over the host's \
-candidate pairs), and walks from the victim upstream through links with probability <= --alpha. \
-Where telemetry ends, the chain says so. The finding is written to findings/trace-<sha16>.json \
+    after_help = "Pairs each host's inbound and outbound TCP connections and gives every link a \
+false-match probability from the relay's own traffic, corrected over the host's candidate pairs. \
+Packet mode (pairs whose both connections come with packet timelines, i.e. from pcaps): every \
+burst of the inbound's typing must be followed within a delay bound by a packet of the outbound, \
+and every burst of the outbound's answers by one of the inbound's; the chance rate comes from \
+the outbound's own packets shifted in time (robust to delay jitter and chaff). --method zp runs \
+the Zhang-Paxson ON/OFF detector instead (the classic baseline; fragile under jitter). Flow \
+mode (records only: conn.log, EVE, NetFlow): the outbound must lie inside the inbound within \
+1 s, with consistent byte counts; time-shift null over the host's sessions. Then walks from \
+the victim upstream through links with probability <= --alpha. Where telemetry ends, the chain \
+says so. The finding is written to findings/trace-<sha16>.json \
 in the case and recorded in the ledger.\n\n\
 Example:\n  relaytrace trace --case ./demo-case --victim 203.0.113.7\n  \
 relaytrace trace --case ./case --victim 198.51.100.0/24 --since 2026-11-02T03:00:00Z --format json"
@@ -50,9 +63,13 @@ pub struct TraceArgs {
     /// Only connections starting at or before this time (ISO 8601 or Unix seconds).
     #[arg(long)]
     until: Option<String>,
-    /// Linking method (packet mode is not implemented yet).
-    #[arg(long, value_enum, default_value_t = TraceMethod::Flow)]
+    /// Linking method.
+    #[arg(long, value_enum, default_value_t = TraceMethod::Auto)]
     method: TraceMethod,
+    /// Packet mode: the largest delay a relay may add per segment, in seconds
+    /// (delay bounds 0.1, 0.3, 1, 2 s up to this are tried; larger values add bounds).
+    #[arg(long, default_value_t = 2.0)]
+    max_delay: f64,
     /// Follow links whose per-host false-match probability is at most this.
     #[arg(long, default_value_t = 0.01)]
     alpha: f64,
@@ -62,6 +79,11 @@ pub struct TraceArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = TraceFormat::Table)]
     format: TraceFormat,
+    /// Also write every candidate link (before the --alpha cut) to this file as JSON
+    /// lines: relay, both connections, method, score, probabilities. For measuring
+    /// detection and calibration against ground truth (testbed/evaluate.py).
+    #[arg(long, value_name = "FILE")]
+    candidates: Option<PathBuf>,
 }
 
 impl TraceArgs {
@@ -72,12 +94,34 @@ impl TraceArgs {
             victim: victim.into(),
             since: None,
             until: None,
-            method: TraceMethod::Flow,
+            method: TraceMethod::Auto,
+            max_delay: 2.0,
             alpha: 0.01,
             null_offsets: 1000,
             format: TraceFormat::Table,
+            candidates: None,
         }
     }
+}
+
+/// The delay bounds packet mode tries: the default grid up to `max_s` seconds, then
+/// doubling up to it.
+fn delay_bounds(max_s: f64) -> Result<Vec<i64>> {
+    if !(0.01..=60.0).contains(&max_s) {
+        anyhow::bail!("--max-delay must be between 0.01 and 60 seconds, not {max_s}");
+    }
+    let max_ns = (max_s * 1e9).round() as i64;
+    let mut out: Vec<i64> = [100_000_000i64, 300_000_000, 1_000_000_000, 2_000_000_000]
+        .into_iter()
+        .filter(|&d| d <= max_ns)
+        .collect();
+    let mut next = out.last().map_or(max_ns, |&d| d * 2);
+    while out.last().is_none_or(|&d| d < max_ns) {
+        next = next.min(max_ns);
+        out.push(next);
+        next *= 2;
+    }
+    Ok(out)
 }
 
 fn parse_time(s: &str) -> Result<i64> {
@@ -95,10 +139,24 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
     p.until_ns = args.until.as_deref().map(parse_time).transpose()?;
     p.alpha = args.alpha;
     p.flow.null_offsets = args.null_offsets;
-    let TraceMethod::Flow = args.method;
+    p.method = match args.method {
+        TraceMethod::Auto => relaytrace_trace::TraceMethod::Auto,
+        TraceMethod::Flow => relaytrace_trace::TraceMethod::Flow,
+        TraceMethod::Packet => relaytrace_trace::TraceMethod::Packet,
+        TraceMethod::Zp => relaytrace_trace::TraceMethod::Zp,
+    };
+    p.packet.delays_ns = delay_bounds(args.max_delay)?;
     let outcome = trace_case(&case, &p)?;
     for e in &outcome.load.examples {
         eprintln!("warning: skipped {e}");
+    }
+    if let Some(path) = &args.candidates {
+        let mut text = String::new();
+        for c in &outcome.candidates {
+            text.push_str(&serde_json::to_string(c)?);
+            text.push('\n');
+        }
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     let rec = record(&case, &outcome, &p)?;
     match args.format {
@@ -148,10 +206,11 @@ fn print_table(chains: &[Chain]) {
         }
         for l in &c.links {
             println!(
-                "  link {} -> {} -> {}: score {:.3}, false-match probability {:.2e} ({} candidate(s) at the relay), vantages {}",
+                "  link {} -> {} -> {} ({}): score {:.3}, false-match probability {:.2e} ({} candidate(s) at the relay), vantages {}",
                 l.from,
                 l.relay,
                 l.to,
+                l.method.as_str(),
                 l.score,
                 l.false_match_probability,
                 l.candidates_at_relay,
