@@ -20,6 +20,8 @@ Needs the namespaces from `testbed/netns.sh up`. It then, inside those namespace
   * stops the captures with SIGINT after the traffic and writes DIR/labels.json: every TCP
     connection seen at any vantage (5-tuple as on the wire, start time, which vantages saw
     it) with its label (chain hop or negative kind), the chains, and the true links.
+With --evasive-delay-ms/--evasive-chaff the last relay forwards through evasive.py (delay per
+segment, chaff) over a tunnel to the victim (port 2200), as an attacker hiding timing would.
 Everything has a timeout; the default run takes about 80 s.
 
 Internal subcommands (run by `run`): `session` (one interactive pty session), `web`.
@@ -45,6 +47,8 @@ sys.path.insert(0, HERE)
 import pcaplib  # noqa: E402
 
 PREFIX = "rt-"
+EVASIVE_PORT = 2222         # the last relay's local forwarder (sshd -J connects to it on the relay itself)
+EVASIVE_TUNNEL_PORT = 2200  # the victim's end of the evasive tunnel (the captured last hop)
 CORE = PREFIX + "core"
 
 
@@ -163,6 +167,8 @@ def cmd_session(a):
     argv = ["ssh", "-F", a.ssh_config, "-tt"]
     if a.jump:
         argv += ["-J", a.jump]
+    if a.port:
+        argv += ["-p", str(a.port)]
     argv.append(a.target)
     argv = nsexec(a.ns, argv)
     pid, fd = pty.fork()
@@ -435,6 +441,25 @@ def cmd_run(a):
         wait_for(lambda: listening(web["ns"], web["ip"], 80), 10, "http.server on us-host")
         log(f"sshd up on {len(hosts)} hosts, http on us-host ({time.monotonic() - t_start:.1f} s)")
 
+        # ---- evasive relay: a forwarder pair between the last relay and the victim
+        chain_hosts = ["attacker"] + [f"relay{i}" for i in range(1, a.relays + 1)] + ["victim"]
+        evasive = a.evasive_delay_ms > 0 or a.evasive_chaff > 0
+        if evasive:
+            last, vic = hosts[chain_hosts[-2]], hosts["victim"]
+            ev = [sys.executable, os.path.join(HERE, "evasive.py"), "--delay-ms", str(a.evasive_delay_ms),
+                  "--chaff", str(a.evasive_chaff), "--seed", str(a.seed)]
+            procs.start("evasive-victim", nsexec(vic["ns"], ev + [
+                "--tunnel-listen", f"{vic['ip']}:{EVASIVE_TUNNEL_PORT}", "--plain-connect", f"{vic['ip']}:22"]),
+                stdout=subprocess.DEVNULL, stderr=open(os.path.join(logdir, "evasive-victim.log"), "w"))
+            procs.start("evasive-relay", nsexec(last["ns"], ev + [
+                "--plain-listen", f"{last['ip']}:{EVASIVE_PORT}",
+                "--tunnel-connect", f"{vic['ip']}:{EVASIVE_TUNNEL_PORT}"]),
+                stdout=subprocess.DEVNULL, stderr=open(os.path.join(logdir, "evasive-relay.log"), "w"))
+            wait_for(lambda: listening(vic["ns"], vic["ip"], EVASIVE_TUNNEL_PORT), 10, "evasive forwarder on victim")
+            wait_for(lambda: listening(last["ns"], last["ip"], EVASIVE_PORT), 10, "evasive forwarder on relay")
+            log(f"evasive relay {last['name']} -> victim: delay up to {a.evasive_delay_ms:g} ms per segment, "
+                f"chaff {a.evasive_chaff:g} per data segment")
+
         # ---- captures (vantages)
         for h in hosts.values():
             pcap = os.path.join(privdir, h["name"] + ".pcap")
@@ -450,14 +475,14 @@ def cmd_run(a):
 
         # ---- traffic
         T = a.duration
-        chain_hosts = ["attacker"] + [f"relay{i}" for i in range(1, a.relays + 1)] + ["victim"]
         ip = {n: h["ip"] for n, h in hosts.items()}
         chain_sessions = []  # (name, start_ns, end_ns, rc)
         results = {}
         me = [sys.executable, os.path.abspath(__file__)]
 
-        def session(name, src, target, jump, duration, seed, first=(), dump=False):
+        def session(name, src, target, jump, duration, seed, first=(), dump=False, port=0):
             argv = me + ["session", "--name", name, "--ns", hosts[src]["ns"], "--target", ip[target],
+                         "--port", str(port),
                          "--jump", ",".join(ip[j] for j in jump), "--duration", str(duration),
                          "--seed", str(seed), "--ssh-config", ssh_config, "--log-dir", sessdir]
             for c in first:
@@ -487,8 +512,15 @@ def cmd_run(a):
             per = (T - 6) / a.sessions
             for k in range(a.sessions):
                 name = f"chain-{k + 1}"
-                s, e, rc = session(name, "attacker", "victim", chain_hosts[1:-1], per - 1.5,
-                                   rng.randrange(1 << 30), first=("echo $SSH_CONNECTION",), dump=True)
+                if evasive:
+                    # The last relay hands the session to its evasive forwarder (local port
+                    # EVASIVE_PORT), which carries it to the victim's end of the tunnel.
+                    target, port = chain_hosts[-2], EVASIVE_PORT
+                else:
+                    target, port = "victim", 0
+                s, e, rc = session(name, "attacker", target, chain_hosts[1:-1], per - 1.5,
+                                   rng.randrange(1 << 30), first=("echo $SSH_CONNECTION",), dump=True,
+                                   port=port)
                 chain_sessions.append((name, s, e, rc))
                 time.sleep(1.0)
 
@@ -547,7 +579,7 @@ def cmd_run(a):
         procs.stop_all()
 
     log(f"traffic done; session exit codes: {json.dumps(results, sort_keys=True)}")
-    labels = build_labels(a, hosts, chain_hosts, chain_sessions, captures, wall0, out)
+    labels = build_labels(a, hosts, chain_hosts, chain_sessions, captures, wall0, out, evasive)
     with open(os.path.join(out, "labels.json"), "w") as f:
         json.dump(labels, f, indent=1, sort_keys=False)
         f.write("\n")
@@ -560,7 +592,7 @@ def cmd_run(a):
     return 1 if problems or bad else 0
 
 
-def build_labels(a, hosts, chain_hosts, chain_sessions, captures, wall0, out):
+def build_labels(a, hosts, chain_hosts, chain_sessions, captures, wall0, out, evasive=False):
     ip = {n: h["ip"] for n, h in hosts.items()}
     by_ip = {h["ip"]: n for n, h in hosts.items()}
     problems = []
@@ -590,7 +622,9 @@ def build_labels(a, hosts, chain_hosts, chain_sessions, captures, wall0, out):
     # role rules: (orig host, resp host, resp port) -> (group kind, group id, hop)
     rules = {}
     for i in range(len(chain_hosts) - 1):
-        rules[(chain_hosts[i], chain_hosts[i + 1], 22)] = ("attack-chain", None, i + 1)
+        last_hop = i == len(chain_hosts) - 2
+        port = EVASIVE_TUNNEL_PORT if evasive and last_hop else 22
+        rules[(chain_hosts[i], chain_hosts[i + 1], port)] = ("attack-chain", None, i + 1)
     rules[("kp-user", "relay1", 22)] = ("unrelated-interactive", "neg-kp-user-to-relay1", 1)
     rules[("relay1", "us-host", 22)] = ("unrelated-interactive", "neg-relay1-to-us-host", 1)
     rules[("bo-admin", "relay2", 22)] = ("legit-jump", "neg-admin-jump", 1)
@@ -640,7 +674,9 @@ def build_labels(a, hosts, chain_hosts, chain_sessions, captures, wall0, out):
                 if len(parts) == 4 and all(p.replace(".", "").isdigit() for p in parts):
                     seen_by_victim = line.strip()
                     break
-        expect_from = ip[chain_hosts[-2]]
+        # Through the evasive tunnel the victim's sshd is reached from the victim's own
+        # end of the tunnel.
+        expect_from = ip["victim"] if evasive else ip[chain_hosts[-2]]
         if not seen_by_victim or seen_by_victim.split()[0] != expect_from:
             problems.append(f"{name}: victim's SSH_CONNECTION is {seen_by_victim!r}, expected from {expect_from}")
         chains.append({
@@ -677,6 +713,7 @@ def build_labels(a, hosts, chain_hosts, chain_sessions, captures, wall0, out):
         "address_space": "private",
         "scenario": {"relays": a.relays, "duration_s": a.duration, "sessions": a.sessions, "seed": a.seed,
                      "snaplen": a.snaplen, "bulk_bytes": a.bulk_bytes, "web": not a.no_web,
+                     "evasive_delay_ms": a.evasive_delay_ms, "evasive_chaff": a.evasive_chaff,
                      "started": iso(wall0)},
         "hosts": {n: {"ip": h["ip"], "role": h["role"], "network": h["network"]} for n, h in hosts.items()},
         "vantages": {n: {"pcap": f"{n}.pcap", "iface": "eth0", "ip": ip[n]} for n in captures},
@@ -725,11 +762,16 @@ def main():
     r.add_argument("--snaplen", type=int, default=128)
     r.add_argument("--bulk-bytes", type=int, default=1_000_000)
     r.add_argument("--no-web", action="store_true")
+    r.add_argument("--evasive-delay-ms", type=float, default=0.0,
+                   help="make the last relay evasive: delay each segment to the victim by up to this (ms)")
+    r.add_argument("--evasive-chaff", type=float, default=0.0,
+                   help="evasive relay: chaff segments per real segment (0..1 = 0..100 %%)")
     s = sub.add_parser("session", help="(internal) one interactive ssh session in a pty")
     s.add_argument("--name", required=True)
     s.add_argument("--ns", required=True)
     s.add_argument("--target", required=True)
     s.add_argument("--jump", default="")
+    s.add_argument("--port", type=int, default=0)
     s.add_argument("--duration", type=float, required=True)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--ssh-config", required=True)

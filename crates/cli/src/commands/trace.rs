@@ -73,9 +73,11 @@ pub struct TraceArgs {
     /// Follow links whose per-host false-match probability is at most this.
     #[arg(long, default_value_t = 0.01)]
     alpha: f64,
-    /// Time shifts of the null (the smallest probability is 1/(K+1)).
-    #[arg(long, default_value_t = 1000)]
-    null_offsets: usize,
+    /// Time shifts K of the null [default: 1000 in flow mode, where the smallest
+    /// probability is 1/(K+1); 200 in packet mode, which only estimates a chance rate
+    /// from them; 2000 for zp, whose probability is a share of shifts].
+    #[arg(long, value_name = "K")]
+    null_offsets: Option<usize>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TraceFormat::Table)]
     format: TraceFormat,
@@ -97,7 +99,7 @@ impl TraceArgs {
             method: TraceMethod::Auto,
             max_delay: 2.0,
             alpha: 0.01,
-            null_offsets: 1000,
+            null_offsets: None,
             format: TraceFormat::Table,
             candidates: None,
         }
@@ -138,7 +140,12 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
     p.since_ns = args.since.as_deref().map(parse_time).transpose()?;
     p.until_ns = args.until.as_deref().map(parse_time).transpose()?;
     p.alpha = args.alpha;
-    p.flow.null_offsets = args.null_offsets;
+    if let Some(k) = args.null_offsets {
+        p.flow.null_offsets = k;
+        p.packet.null_shifts = k;
+    } else if args.method == TraceMethod::Zp {
+        p.packet.null_shifts = 2000;
+    }
     p.method = match args.method {
         TraceMethod::Auto => relaytrace_trace::TraceMethod::Auto,
         TraceMethod::Flow => relaytrace_trace::TraceMethod::Flow,
