@@ -31,20 +31,26 @@ fn demo_then_trace_json_is_the_recorded_finding() {
     let tmp = tempfile::tempdir().unwrap();
     let case = tmp.path().join("demo-case");
     let case = case.to_str().unwrap();
-    let demo = stdout(&run(&["demo", "--case", case]));
-    assert!(demo.contains("== trace"), "{demo}");
+    let demo = stdout(&run(&["demo", "--case", case, "--offline"]));
+    assert!(demo.contains("== stage 1 trace"), "{demo}");
+    // Stage 1 (victim's network and relay2): the chain ends at relay1.
     assert!(
-        demo.contains("link 192.0.2.66 -> 198.51.100.23 -> 203.0.113.7"),
+        demo.contains("no data from the network of 1.24.16.10 beyond this hop"),
         "{demo}"
     );
-    assert!(demo.contains("no data from the network of 192.0.2.66 beyond this hop"));
+    // Stage 2 (relay1's capture added): it reaches the origin, by packet timing.
+    assert!(
+        demo.contains("link 175.45.178.10 -> 1.24.16.10 -> 200.87.112.10 (packet)"),
+        "{demo}"
+    );
+    assert!(demo.contains("no data from the network of 175.45.178.10 beyond this hop"));
 
     let json = stdout(&run(&[
         "trace",
         "--case",
         case,
         "--victim",
-        "203.0.113.7",
+        "12.133.7.10",
         "--format",
         "json",
     ]));
@@ -55,14 +61,18 @@ fn demo_then_trace_json_is_the_recorded_finding() {
         .iter()
         .map(|h| h["role"].as_str().unwrap())
         .collect();
-    assert_eq!(roles, ["victim", "relay", "origin", "unknown-beyond"]);
-    // The demo already recorded this finding (same parameters): same file, same bytes.
+    assert_eq!(
+        roles,
+        ["victim", "relay", "relay", "origin", "unknown-beyond"]
+    );
+    // The demo already recorded this finding (stage 2, same parameters): one of its two
+    // findings is this output, byte for byte, and no third was added.
     let files: Vec<_> = fs::read_dir(tmp.path().join("demo-case/findings"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    assert_eq!(fs::read_to_string(&files[0]).unwrap(), json);
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files.iter().any(|f| fs::read_to_string(f).unwrap() == json));
     let verify = stdout(&run(&["case", "verify", case]));
     assert!(verify.contains("OK"), "{verify}");
 }
@@ -73,7 +83,12 @@ fn trace_help_has_an_example_and_bad_victim_is_refused() {
     assert!(help.contains("Example:"), "{help}");
     let tmp = tempfile::tempdir().unwrap();
     let case = tmp.path().join("demo-case");
-    stdout(&run(&["demo", "--case", case.to_str().unwrap()]));
+    stdout(&run(&[
+        "demo",
+        "--case",
+        case.to_str().unwrap(),
+        "--offline",
+    ]));
     let o = run(&[
         "trace",
         "--case",

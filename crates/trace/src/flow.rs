@@ -261,6 +261,14 @@ pub struct Link {
 
 /// The score of an outbound (given by its times and bytes) against an inbound, or
 /// `None` when the pair is not a candidate.
+/// Flow-mode score of one (inbound, outbound) pair, `None` when it fails the
+/// containment or volume gate. Public so that benchmarks can score pairs built
+/// outside a case; the false-match probability needs the host's background
+/// ([`find_links`]).
+pub fn pair_score(inb: &FlowConn, out: &FlowConn, p: &FlowParams) -> Option<f64> {
+    score(inb, out.start_ns, out.end_ns, out, p).map(|s| s.0)
+}
+
 fn score(
     inb: &FlowConn,
     out_start: i64,

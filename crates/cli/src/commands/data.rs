@@ -145,6 +145,20 @@ fn fetch(dir: &DataDir, pkg: &npm::Package) -> Result<Vec<(SourceKind, PathBuf)>
     Ok(pkg.files.iter().map(|f| f.kind).zip(paths).collect())
 }
 
+/// `data update` with the default datasets only, into `data`'s directory: what `demo`
+/// runs when no snapshot is installed yet.
+pub fn update_defaults(data: &DataDirArg) -> Result<ExitCode> {
+    update(UpdateArgs {
+        data: data.clone(),
+        mrt: Vec::new(),
+        asn_csv: Vec::new(),
+        country_csv: Vec::new(),
+        asn_mmdb: Vec::new(),
+        country_mmdb: Vec::new(),
+        no_defaults: false,
+    })
+}
+
 fn update(args: UpdateArgs) -> Result<ExitCode> {
     let dir = args.data.resolve()?;
     let mut b = SnapshotBuilder::new();

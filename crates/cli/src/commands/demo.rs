@@ -1,4 +1,12 @@
 //! `relaytrace demo`: the bundled demo case, end to end.
+//!
+//! The story (demo/README.md): an operator in a North Korean prefix reaches a US victim
+//! through a relay at a Chinese ISP and a second relay in Bolivia. The captures are the
+//! testbed's own (real OpenSSH sessions typed with human-like timing, with unrelated
+//! traffic on the same hosts), rewritten to scenario addresses. The demo plays the
+//! investigation in two stages: first the victim's network and the host relay2 (the
+//! evidence an incident team holds on day one), then relay1's network capture (what its
+//! operator would hand over when asked).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,22 +19,43 @@ use relaytrace_store::{verify, Case, IngestOptions};
 
 use super::case::{run as run_case, CaseCommand, ReportFormat};
 use super::conns::{run as run_conns, ConnsArgs};
+use super::data::{update_defaults, DataDirArg};
 use super::trace::{run as run_trace, TraceArgs};
 
-/// The demo inputs, compiled in so the demo runs from the binary alone:
-/// (file name, vantage, content). See demo/README.md.
-const DEMO_INPUTS: [(&str, &str, &str); 2] = [
-    (
-        "victim-edge.conn.log",
-        "victim-edge",
-        include_str!("../../../../demo/victim-edge.conn.log"),
-    ),
-    (
-        "relay-isp.eve.json",
-        "relay-isp",
-        include_str!("../../../../demo/relay-isp.eve.json"),
-    ),
+/// One bundled capture: file name, vantage, what it stands for, content (gzip pcap).
+struct DemoInput {
+    name: &'static str,
+    vantage: &'static str,
+    what: &'static str,
+    bytes: &'static [u8],
+}
+
+/// Day one: the victim's network and the relay host the victim's logs point at.
+const STAGE_ONE: [DemoInput; 2] = [
+    DemoInput {
+        name: "testbed-victim.pcap.gz",
+        vantage: "victim-net",
+        what: "the victim's network tap",
+        bytes: include_bytes!("../../../../demo/testbed-victim.pcap.gz"),
+    },
+    DemoInput {
+        name: "testbed-relay2.pcap.gz",
+        vantage: "relay2-host",
+        what: "a capture on relay2 (200.87.112.10), handed over by its hosting provider",
+        bytes: include_bytes!("../../../../demo/testbed-relay2.pcap.gz"),
+    },
 ];
+
+/// Later: what relay1's network operator hands over when asked.
+const STAGE_TWO: [DemoInput; 1] = [DemoInput {
+    name: "testbed-relay1.pcap.gz",
+    vantage: "relay1-isp",
+    what: "relay1's network (1.24.16.10), the operator's answer to the request",
+    bytes: include_bytes!("../../../../demo/testbed-relay1.pcap.gz"),
+}];
+
+/// The attacked host of the demo scenario.
+const VICTIM: &str = "12.133.7.10";
 
 /// Name written into the demo case, so `demo` only ever replaces its own case.
 const DEMO_NAME: &str = "relaytrace-demo";
@@ -34,16 +63,24 @@ const DEMO_NAME: &str = "relaytrace-demo";
 /// Arguments of `demo`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Writes the demo inputs (demo/ in the source tree) next to the case, \
-creates the case (replacing an earlier demo case at the same place, never anything else), \
-ingests them with their vantages, verifies the case, lists its connections and traces the \
-attack from the victim 203.0.113.7 upstream.\n\n\
-Example:\n  relaytrace demo --case ./demo-case"
+    after_help = "Builds the demo case from the captures bundled in the binary (demo/ in the \
+source tree: a testbed run rewritten to scenario addresses), replacing an earlier demo case at \
+the same place and never anything else. Stage 1 ingests the victim's network capture and a \
+capture of relay2, enriches every address (fetching the pinned public datasets with `data \
+update` first if no snapshot is installed, unless --offline), verifies the case and traces from \
+the victim 12.133.7.10 upstream: the chain ends at relay1, with no data beyond it. Stage 2 \
+ingests relay1's network capture and traces again: the chain reaches the origin.\n\n\
+Example:\n  relaytrace demo --case ./demo-case\n  relaytrace demo --case ./demo-case --offline"
 )]
 pub struct DemoArgs {
     /// Where to build the demo case.
     #[arg(long, default_value = "./demo-case")]
     case: PathBuf,
+    /// Do not download datasets: enrich only if a snapshot is already installed.
+    #[arg(long)]
+    offline: bool,
+    #[command(flatten)]
+    data: DataDirArg,
 }
 
 fn is_demo_case(dir: &Path) -> bool {
@@ -56,6 +93,53 @@ fn is_demo_case(dir: &Path) -> bool {
                 .map(|n| n == DEMO_NAME)
         })
         .unwrap_or(false)
+}
+
+fn ingest_all(
+    case: &Case,
+    inputs_dir: &Path,
+    inputs: &[DemoInput],
+    read_options: &mut ReadOptions,
+) -> Result<()> {
+    for i in inputs {
+        let path = inputs_dir.join(i.name);
+        fs::write(&path, i.bytes).with_context(|| format!("writing {}", path.display()))?;
+        let options = IngestOptions {
+            vantage: i.vantage.into(),
+            format: None,
+        };
+        let o = case.ingest(&path, &options, read_options)?;
+        println!(
+            "ingest {} — {} (vantage {}): {} — {} read, {} rejected",
+            i.name,
+            i.what,
+            i.vantage,
+            o.format.map(|f| f.as_str()).unwrap_or("?"),
+            o.summary.read,
+            o.summary.rejected
+        );
+    }
+    Ok(())
+}
+
+/// Enriches the case with the current snapshot; fetches one first when there is none
+/// and `offline` is not set.
+fn enrich(dir: &Path, data: &DataDirArg, offline: bool) -> Result<()> {
+    let installed = data.resolve()?.open_current()?.is_some();
+    if !installed {
+        if offline {
+            println!(
+                "enrich: no snapshot installed and --offline: hops will have no ASN or country"
+            );
+            return Ok(());
+        }
+        println!("enrich: no snapshot installed yet; fetching the pinned public datasets (relaytrace data update)");
+        update_defaults(data)?;
+    }
+    if let Some(line) = super::enrich::auto(dir, data)? {
+        println!("enrich: {line}");
+    }
+    Ok(())
 }
 
 /// Runs `demo`.
@@ -77,21 +161,10 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     println!("== relaytrace demo: case {}", dir.display());
     let case = Case::init(dir, DEMO_NAME)?;
     let mut read_options = ReadOptions::default();
-    for (name, vantage, content) in DEMO_INPUTS {
-        let path = inputs_dir.join(name);
-        fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
-        let options = IngestOptions {
-            vantage: vantage.into(),
-            format: None,
-        };
-        let o = case.ingest(&path, &options, &mut read_options)?;
-        println!(
-            "ingest {name} (vantage {vantage}): {} — {} read, {} rejected",
-            o.format.map(|f| f.as_str()).unwrap_or("?"),
-            o.summary.read,
-            o.summary.rejected
-        );
-    }
+
+    println!("\n== stage 1: the victim's network and relay2");
+    ingest_all(&case, &inputs_dir, &STAGE_ONE, &mut read_options)?;
+    enrich(dir, &args.data, args.offline)?;
     let report = verify(&case)?;
     println!(
         "verify: {} ({} ledger entries, {} files checked)",
@@ -99,10 +172,24 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         report.entries,
         report.files_checked
     );
-    println!("\n== connections involving the relay 198.51.100.23");
-    run_conns(ConnsArgs::for_host(dir.clone(), "198.51.100.23".parse()?))?;
-    println!("\n== trace: from the victim 203.0.113.7 upstream");
-    run_trace(TraceArgs::for_victim(dir.clone(), "203.0.113.7"))?;
+    println!("\n== stage 1: connections involving relay2 (200.87.112.10)");
+    run_conns(ConnsArgs::for_host(dir.clone(), "200.87.112.10".parse()?))?;
+    println!("\n== stage 1 trace: from the victim {VICTIM} upstream");
+    run_trace(TraceArgs::for_victim(dir.clone(), VICTIM))?;
+
+    println!("\n== stage 2: relay1's operator answers with its network capture");
+    ingest_all(&case, &inputs_dir, &STAGE_TWO, &mut read_options)?;
+    enrich(dir, &args.data, true)?;
+    println!("\n== stage 2 trace: from the victim {VICTIM} upstream");
+    run_trace(TraceArgs::for_victim(dir.clone(), VICTIM))?;
+
+    let report = verify(&case)?;
+    println!(
+        "\nverify: {} ({} ledger entries, {} files checked)",
+        if report.ok() { "OK" } else { "FAILED" },
+        report.entries,
+        report.files_checked
+    );
     println!("\n== ledger");
     run_case(CaseCommand::Log {
         dir: dir.clone(),

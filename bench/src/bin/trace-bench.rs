@@ -1,0 +1,466 @@
+//! `trace-bench RUN_DIR...`: detection, false positives, calibration and throughput of
+//! trace's three methods (packet, flow, Zhang–Paxson) on testbed runs, in one process.
+//!
+//! Each RUN_DIR is a testbed run ingested into `RUN_DIR/case` with its ground truth in
+//! `RUN_DIR/scenario/labels.json` (bench/trace/make-runs.sh makes them).
+//!
+//! - **Positives**: the labelled attack links (inbound → outbound at a relay), each
+//!   classed by the condition of its hop: the evasive relay's hop carries the run's delay
+//!   and chaff, every other hop is plain.
+//! - **Negatives**, per candidate pair: (a) every other (inbound, outbound) pair at every
+//!   host of every run that passes the candidate rule (outbound inside the inbound's
+//!   lifetime, no loop, not the same originator or responder) — the hard negatives;
+//!   (b) cross-run pairs: an inbound of one run with an outbound of another run, moved
+//!   in time to start 250 ms after the inbound (as `ssh -J` does), so every such pair is
+//!   perfectly aligned by construction and only the packet timing can tell. The admin's
+//!   legitimate jump is a true relay and is in neither set.
+//! - Each method gives every pair a statistic (packet: −ln of its pair probability;
+//!   flow: its score; zp: 1 + score when its rule detects, else 0). Detection at a
+//!   false-positive rate r is the share of positives above the threshold that at most
+//!   r of the negatives exceed (reported only with at least 1/r negatives).
+//! - Calibration: the share of negatives whose pair probability is ≤ α, for each α;
+//!   a calibrated method keeps it ≤ α.
+//! - Throughput: all runs' connections copied 1×, 4× and 16× (copies laid end to end in
+//!   time) through `find_all_links` (auto method), connections per second.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use relaytrace_store::Case;
+use relaytrace_trace::conn::{load_case, load_timelines, Timeline};
+use relaytrace_trace::flow::pair_score;
+use relaytrace_trace::packet::judge_pair;
+use relaytrace_trace::{
+    find_all_links, merge, FlowConn, FlowParams, PacketMethod, PacketParams, Timelines,
+    TraceMethod, TraceParams,
+};
+use serde_json::Value;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+type Tuple = (String, u16, String, u16);
+
+/// One run: its connections (with timelines) and ground truth.
+struct Run {
+    name: String,
+    conns: Vec<FlowConn>,
+    timelines: Vec<Option<Timeline>>,
+    /// Labelled attack links as (inbound index, outbound index, condition).
+    positives: Vec<(usize, usize, String)>,
+    /// Labelled true relay pairs of any kind (excluded from negatives).
+    true_pairs: BTreeSet<(usize, usize)>,
+    relays: u64,
+    /// The scenario's seed: two runs with one seed type the same keystrokes at the same
+    /// offsets, so pairing them would not be a negative.
+    seed: u64,
+}
+
+fn tuple_of(v: &Value) -> Tuple {
+    (
+        v["orig_h"].as_str().unwrap_or_default().to_string(),
+        v["orig_p"].as_u64().unwrap_or(0) as u16,
+        v["resp_h"].as_str().unwrap_or_default().to_string(),
+        v["resp_p"].as_u64().unwrap_or(0) as u16,
+    )
+}
+
+fn load_run(dir: &Path) -> Result<Run, String> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let labels_path = dir.join("scenario/labels.json");
+    let labels: Value = serde_json::from_str(
+        &std::fs::read_to_string(&labels_path)
+            .map_err(|e| format!("{}: {e}", labels_path.display()))?,
+    )
+    .map_err(|e| format!("{}: {e}", labels_path.display()))?;
+    let case = Case::open(&dir.join("case")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let (obs, mut summary) = load_case(&case).map_err(|e| e.to_string())?;
+    let all = load_timelines(&case, &mut summary).map_err(|e| e.to_string())?;
+    let conns: Vec<FlowConn> = merge(obs, 1_000_000_000)
+        .into_iter()
+        .filter(|c| c.is_tcp())
+        .collect();
+    let timelines: Vec<Option<Timeline>> = conns
+        .iter()
+        .map(|c| c.ids.iter().find_map(|id| all.get(id).cloned()))
+        .collect();
+    let index: BTreeMap<Tuple, usize> = conns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                (
+                    c.orig_h.to_string(),
+                    c.orig_p,
+                    c.resp_h.to_string(),
+                    c.resp_p,
+                ),
+                i,
+            )
+        })
+        .collect();
+    let by_id: BTreeMap<&str, &Value> = labels["connections"]
+        .as_array()
+        .ok_or("labels without connections")?
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap_or_default(), c))
+        .collect();
+    let sc = &labels["scenario"];
+    let delay = sc["evasive_delay_ms"].as_f64().unwrap_or(0.0);
+    let chaff = sc["evasive_chaff"].as_f64().unwrap_or(0.0);
+    let relays = sc["relays"].as_u64().unwrap_or(0);
+    let mut positives = Vec::new();
+    let mut true_pairs = BTreeSet::new();
+    for l in labels["links"].as_array().ok_or("labels without links")? {
+        let get = |k: &str| -> Option<usize> {
+            let c = by_id.get(l[k].as_str()?)?;
+            index.get(&tuple_of(c)).copied()
+        };
+        let (Some(i), Some(o)) = (get("in"), get("out")) else {
+            continue;
+        };
+        true_pairs.insert((i, o));
+        if l["kind"] == "attack" {
+            // The evasive hop is the one into the victim's end of the tunnel.
+            let evasive = (delay > 0.0 || chaff > 0.0) && conns[o].resp_p == 2200;
+            let cond = if evasive {
+                format!("delay<={delay:.0}ms chaff {:.0}%", chaff * 100.0)
+            } else {
+                "plain relay".to_string()
+            };
+            positives.push((i, o, cond));
+        }
+    }
+    Ok(Run {
+        seed: sc["seed"].as_u64().unwrap_or(0),
+        name,
+        conns,
+        timelines,
+        positives,
+        true_pairs,
+        relays,
+    })
+}
+
+fn candidate(u: &FlowConn, d: &FlowConn) -> bool {
+    let t = 1_000_000_000;
+    u.resp_h == d.orig_h
+        && u.orig_h != d.resp_h
+        && u.orig_h != d.orig_h
+        && u.resp_h != d.resp_h
+        && d.start_ns >= u.start_ns - t
+        && d.end_ns <= u.end_ns + t
+}
+
+fn shift_conn(c: &FlowConn, by: i64) -> FlowConn {
+    let mut c = c.clone();
+    c.start_ns += by;
+    c.end_ns += by;
+    c
+}
+
+fn shift_timeline(t: &Timeline, by: i64) -> Timeline {
+    Timeline {
+        orig: t.orig.iter().map(|x| x + by).collect(),
+        resp: t.resp.iter().map(|x| x + by).collect(),
+    }
+}
+
+/// The three statistics and two pair probabilities of one pair.
+#[derive(Clone, Copy)]
+struct Scored {
+    packet: f64,
+    packet_p: f64,
+    flow: f64,
+    zp: f64,
+    zp_p: f64,
+}
+
+struct Scorer {
+    packet: PacketParams,
+    zp: PacketParams,
+    flow: FlowParams,
+}
+
+impl Scorer {
+    fn score(&self, u: &FlowConn, tu: &Timeline, d: &FlowConn, td: &Timeline) -> Scored {
+        let life = (d.start_ns, d.end_ns);
+        let (packet, packet_p) = match judge_pair(tu, td, life, true, &self.packet) {
+            Some((_, p, _)) => (-p.ln(), p),
+            None => (0.0, 1.0),
+        };
+        let (zp, zp_p) = match judge_pair(tu, td, life, true, &self.zp) {
+            Some((s, p, _)) => (1.0 + s, p),
+            None => (0.0, 1.0),
+        };
+        Scored {
+            packet,
+            packet_p,
+            flow: pair_score(u, d, &self.flow).unwrap_or(0.0),
+            zp,
+            zp_p,
+        }
+    }
+}
+
+/// Share of `pos` strictly above the threshold that at most `rate` of `neg` exceed.
+fn detection_at(pos: &[f64], neg: &[f64], rate: f64) -> Option<f64> {
+    if neg.is_empty() || (neg.len() as f64) * rate < 1.0 || pos.is_empty() {
+        return None;
+    }
+    let mut n = neg.to_vec();
+    n.sort_by(|a, b| b.total_cmp(a));
+    let k = ((neg.len() as f64) * rate).floor() as usize; // negatives allowed above
+    let t = n[k.min(n.len() - 1)];
+    Some(pos.iter().filter(|&&x| x > t).count() as f64 / pos.len() as f64)
+}
+
+fn fmt_rate(x: Option<f64>) -> String {
+    x.map_or("n/a".to_string(), |v| format!("{v:.3}"))
+}
+
+fn main() {
+    let dirs: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
+    if dirs.is_empty() {
+        eprintln!("usage: trace-bench RUN_DIR... (see bench/trace/run.sh)");
+        std::process::exit(2);
+    }
+    let mut runs = Vec::new();
+    for d in &dirs {
+        match load_run(d) {
+            Ok(r) => runs.push(r),
+            Err(e) => {
+                eprintln!("trace-bench: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let scorer = Scorer {
+        packet: PacketParams::default(),
+        zp: PacketParams {
+            null_shifts: 2000,
+            ..PacketParams::zp()
+        },
+        flow: FlowParams::default(),
+    };
+    let t0 = Instant::now();
+    // Positives, by condition and by relay count.
+    let mut pos: Vec<(String, u64, Scored)> = Vec::new();
+    let mut neg_hard: Vec<Scored> = Vec::new();
+    for r in &runs {
+        for (i, o, cond) in &r.positives {
+            let (Some(tu), Some(td)) = (&r.timelines[*i], &r.timelines[*o]) else {
+                continue;
+            };
+            pos.push((
+                cond.clone(),
+                r.relays,
+                scorer.score(&r.conns[*i], tu, &r.conns[*o], td),
+            ));
+        }
+        for (i, u) in r.conns.iter().enumerate() {
+            for (o, d) in r.conns.iter().enumerate() {
+                if i == o || r.true_pairs.contains(&(i, o)) || !candidate(u, d) {
+                    continue;
+                }
+                if let (Some(tu), Some(td)) = (&r.timelines[i], &r.timelines[o]) {
+                    neg_hard.push(scorer.score(u, tu, d, td));
+                }
+            }
+        }
+    }
+    // Cross-run aligned negatives: inbound of run a, outbound of run b != a.
+    let mut neg_cross: Vec<Scored> = Vec::new();
+    let lag = 250_000_000;
+    for (a, ra) in runs.iter().enumerate() {
+        for (b, rb) in runs.iter().enumerate() {
+            if a == b || ra.seed == rb.seed {
+                continue;
+            }
+            for (i, u) in ra.conns.iter().enumerate() {
+                let Some(tu) = &ra.timelines[i] else { continue };
+                for (o, d) in rb.conns.iter().enumerate() {
+                    let Some(td) = &rb.timelines[o] else { continue };
+                    let dur = d.end_ns - d.start_ns;
+                    if dur + lag > u.end_ns - u.start_ns || dur < 2_000_000_000 {
+                        continue;
+                    }
+                    let by = u.start_ns + lag - d.start_ns;
+                    let sc = scorer.score(u, tu, &shift_conn(d, by), &shift_timeline(td, by));
+                    if std::env::var_os("TRACE_BENCH_SHOW").is_some() && sc.packet_p <= 1e-3 {
+                        let td2 = shift_timeline(td, by);
+                        let d2 = shift_conn(d, by);
+                        let j =
+                            judge_pair(tu, &td2, (d2.start_ns, d2.end_ns), true, &scorer.packet);
+                        eprintln!(
+                            "low-p negative: {} {}:{} -> {}:{} ({} s, {}+{} pkts) with {} {}:{} -> {}:{} ({} s, {}+{} pkts): {:?}",
+                            ra.name, u.orig_h, u.orig_p, u.resp_h, u.resp_p, (u.end_ns - u.start_ns) / 1_000_000_000,
+                            tu.orig.len(), tu.resp.len(),
+                            rb.name, d.orig_h, d.orig_p, d.resp_h, d.resp_p, dur / 1_000_000_000,
+                            td.orig.len(), td.resp.len(), j
+                        );
+                    }
+                    neg_cross.push(sc);
+                }
+            }
+        }
+    }
+    let scoring_s = t0.elapsed().as_secs_f64();
+    let neg: Vec<Scored> = neg_hard.iter().chain(&neg_cross).copied().collect();
+    println!(
+        "trace-bench: {} runs, {} positive pairs, {} negative pairs ({} hard negatives at the testbed's hosts, {} cross-run aligned); scoring took {:.1} s",
+        runs.len(),
+        pos.len(),
+        neg.len(),
+        neg_hard.len(),
+        neg_cross.len(),
+        scoring_s
+    );
+    println!(
+        "runs: {}",
+        runs.iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    type Pick = fn(&Scored) -> f64;
+    let methods: [(&str, Pick); 3] = [
+        ("packet", |s| s.packet),
+        ("flow", |s| s.flow),
+        ("zp", |s| s.zp),
+    ];
+    let print_group = |title: &str, groups: &BTreeMap<String, Vec<Scored>>| {
+        println!("\n{title}");
+        print!("{:<28} {:>5}", "", "pairs");
+        for (m, _) in &methods {
+            print!("  {:>9} {:>9}", format!("{m}@1e-3"), format!("{m}@1e-4"));
+        }
+        println!();
+        for (g, v) in groups {
+            print!("{g:<28} {:>5}", v.len());
+            for (_, pick) in &methods {
+                let p: Vec<f64> = v.iter().map(pick).collect();
+                let n: Vec<f64> = neg.iter().map(pick).collect();
+                print!(
+                    "  {:>9} {:>9}",
+                    fmt_rate(detection_at(&p, &n, 1e-3)),
+                    fmt_rate(detection_at(&p, &n, 1e-4))
+                );
+            }
+            println!();
+        }
+    };
+    let mut by_cond: BTreeMap<String, Vec<Scored>> = BTreeMap::new();
+    let mut by_relays: BTreeMap<String, Vec<Scored>> = BTreeMap::new();
+    for (c, r, s) in &pos {
+        by_cond.entry(c.clone()).or_default().push(*s);
+        by_relays
+            .entry(format!("{r} relay(s), all hops"))
+            .or_default()
+            .push(*s);
+    }
+    print_group(
+        "detection rate at false-positive rate 1e-3 / 1e-4 per candidate pair, by hop condition",
+        &by_cond,
+    );
+    print_group("by relay count (chain length)", &by_relays);
+    let zp_rule_fp = neg.iter().filter(|s| s.zp > 0.0).count();
+    let zp_rule_tp = pos.iter().filter(|p| p.2.zp > 0.0).count();
+    println!(
+        "\nzp's own rule (detect or not): {}/{} positives detected, {}/{} negatives detected (false-positive rate {:.2e})",
+        zp_rule_tp,
+        pos.len(),
+        zp_rule_fp,
+        neg.len(),
+        zp_rule_fp as f64 / neg.len().max(1) as f64
+    );
+    println!(
+        "\ncalibration on negatives: share with pair probability <= alpha (calibrated: <= alpha)"
+    );
+    println!("{:<8} {:>12} {:>12}", "alpha", "packet", "zp");
+    for alpha in [0.1, 0.01, 1e-3, 1e-4] {
+        let share = |f: fn(&Scored) -> f64| {
+            neg.iter().filter(|s| f(s) <= alpha).count() as f64 / neg.len().max(1) as f64
+        };
+        println!(
+            "{alpha:<8} {:>12.2e} {:>12.2e}",
+            share(|s| s.packet_p),
+            share(|s| s.zp_p)
+        );
+    }
+    let pos_p: Vec<f64> = pos.iter().map(|p| p.2.packet_p).collect();
+    let small = pos_p.iter().filter(|&&p| p <= 1e-4).count();
+    println!(
+        "packet-mode positives with pair probability <= 1e-4: {small}/{}",
+        pos_p.len()
+    );
+
+    // Throughput: every run's connections, copied end to end.
+    println!("\nthroughput of find_all_links (auto method: packet where timelines exist), all runs' connections copied end to end");
+    println!(
+        "{:>5} {:>12} {:>10} {:>14} {:>8}",
+        "copies", "connections", "seconds", "conns/s", "growth"
+    );
+    let mut base: Option<f64> = None;
+    for copies in [1usize, 4, 16] {
+        let (conns, all) = replicate(&runs, copies);
+        let tl = Timelines::new(&conns, &all);
+        let p = TraceParams::new("0.0.0.0/0".parse().expect("valid prefix"));
+        let p = TraceParams {
+            method: TraceMethod::Auto,
+            packet: PacketParams {
+                method: PacketMethod::Counting,
+                ..p.packet.clone()
+            },
+            ..p
+        };
+        let t = Instant::now();
+        let links = find_all_links(&conns, &tl, &p).expect("default parameters are valid");
+        let s = t.elapsed().as_secs_f64();
+        let per_s = conns.len() as f64 / s;
+        let growth = base.map_or("1.00".to_string(), |b| format!("{:.2}", s / b));
+        base.get_or_insert(s);
+        println!(
+            "{copies:>5} {:>12} {s:>10.3} {per_s:>14.0} {growth:>8}   ({} links)",
+            conns.len(),
+            links.len()
+        );
+    }
+}
+
+/// All runs' connections and timelines, `copies` times, each copy later in time than
+/// the last ends, with distinct ids.
+fn replicate(runs: &[Run], copies: usize) -> (Vec<FlowConn>, BTreeMap<String, Timeline>) {
+    let lo = runs
+        .iter()
+        .flat_map(|r| r.conns.iter().map(|c| c.start_ns))
+        .min()
+        .unwrap_or(0);
+    let hi = runs
+        .iter()
+        .flat_map(|r| r.conns.iter().map(|c| c.end_ns))
+        .max()
+        .unwrap_or(0);
+    let stride = hi - lo + 60_000_000_000;
+    let mut conns = Vec::new();
+    let mut all = BTreeMap::new();
+    for k in 0..copies {
+        let by = stride * k as i64;
+        for r in runs {
+            for (c, t) in r.conns.iter().zip(&r.timelines) {
+                let mut c = shift_conn(c, by);
+                c.ids = c.ids.iter().map(|id| format!("{id}#{k}")).collect();
+                if let Some(t) = t {
+                    all.insert(c.ids[0].clone(), shift_timeline(t, by));
+                }
+                conns.push(c);
+            }
+        }
+    }
+    conns.sort_by_key(|c| c.start_ns);
+    (conns, all)
+}

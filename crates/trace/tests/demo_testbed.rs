@@ -1,0 +1,163 @@
+//! The demo scenario's real captures (`demo/testbed-*.pcap.gz`, made by
+//! testbed/make-demo.sh from real OpenSSH sessions) against their labels
+//! (`demo/testbed-labels.json`): packet mode must rebuild the labelled chain hop by hop
+//! with small false-match probabilities, link none of the hard negatives, stop where
+//! the telemetry stops, and give the same bytes twice. The Zhang–Paxson baseline runs
+//! on the same captures.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use relaytrace_ingest::ReadOptions;
+use relaytrace_store::{Case, IngestOptions};
+use relaytrace_trace::{trace_case, TraceMethod, TraceParams};
+use serde_json::Value;
+
+fn demo(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../demo")).join(name)
+}
+
+fn labels() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(demo("testbed-labels.json")).unwrap()).unwrap()
+}
+
+fn case_with(dir: &Path, vantages: &[&str]) -> Case {
+    let case = Case::init(&dir.join("case"), "demo-testbed-test").unwrap();
+    let mut ro = ReadOptions::default();
+    for v in vantages {
+        let o = IngestOptions {
+            vantage: (*v).into(),
+            format: None,
+        };
+        case.ingest(&demo(&format!("testbed-{v}.pcap.gz")), &o, &mut ro)
+            .unwrap();
+    }
+    case
+}
+
+type Tuple = (String, u64, String, u64);
+
+fn tuple(c: &Value) -> Tuple {
+    (
+        c["orig_h"].as_str().unwrap().to_string(),
+        c["orig_p"].as_u64().unwrap(),
+        c["resp_h"].as_str().unwrap().to_string(),
+        c["resp_p"].as_u64().unwrap(),
+    )
+}
+
+/// The labelled true relay pairs (attack and the admin's legitimate jump).
+fn true_pairs(l: &Value) -> BTreeSet<(Tuple, Tuple)> {
+    let conns: std::collections::BTreeMap<&str, &Value> = l["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c))
+        .collect();
+    l["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                tuple(conns[k["in"].as_str().unwrap()]),
+                tuple(conns[k["out"].as_str().unwrap()]),
+            )
+        })
+        .collect()
+}
+
+fn victim(l: &Value) -> String {
+    let path = l["chains"][0]["path_ips"].as_array().unwrap();
+    path.last().unwrap().as_str().unwrap().to_string()
+}
+
+#[test]
+fn packet_mode_rebuilds_the_labelled_chain_and_links_no_negative() {
+    let l = labels();
+    let tmp = tempfile::tempdir().unwrap();
+    let case = case_with(tmp.path(), &["victim", "relay2", "relay1"]);
+    let p = TraceParams::new(victim(&l).parse().unwrap());
+    let out = trace_case(&case, &p).unwrap();
+    let chains = out.json["chains"].as_array().unwrap();
+    assert_eq!(chains.len(), 1, "{:#}", out.json);
+    // Hops: victim, relay2, relay1, origin, then where telemetry ends.
+    let mut want: Vec<String> = l["chains"][0]["path_ips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect();
+    want.reverse();
+    let got: Vec<String> = chains[0]["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["ip"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(chains[0]["sessions"], l["chains"].as_array().unwrap().len());
+    for link in chains[0]["links"].as_array().unwrap() {
+        assert_eq!(link["method"], "packet");
+        assert!(
+            link["false_match_probability"].as_f64().unwrap() <= 1e-4,
+            "{link:#}"
+        );
+    }
+    // Every candidate judged: true pairs small, every other pair above alpha.
+    let truth = true_pairs(&l);
+    let mut found = 0;
+    for c in &out.candidates {
+        let pair = (tuple(&c["inbound"]), tuple(&c["outbound"]));
+        let fmp = c["false_match_probability"].as_f64().unwrap();
+        if truth.contains(&pair) {
+            found += 1;
+            assert!(fmp <= 1e-4, "true pair with {fmp}: {c}");
+        } else {
+            assert!(fmp > p.alpha, "false pair linked: {c}");
+        }
+    }
+    assert_eq!(
+        found,
+        truth.len(),
+        "every labelled relay pair is a candidate"
+    );
+}
+
+#[test]
+fn chain_stops_where_the_telemetry_stops() {
+    let l = labels();
+    let tmp = tempfile::tempdir().unwrap();
+    let case = case_with(tmp.path(), &["victim", "relay2"]);
+    let out = trace_case(&case, &TraceParams::new(victim(&l).parse().unwrap())).unwrap();
+    let hops = out.json["chains"][0]["hops"].as_array().unwrap().clone();
+    let roles: Vec<&str> = hops.iter().map(|h| h["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["victim", "relay", "origin", "unknown-beyond"]);
+    let relay1 = l["chains"][0]["path_ips"][1].as_str().unwrap();
+    assert_eq!(hops[2]["ip"], relay1);
+    assert!(hops[3]["note"].as_str().unwrap().contains(relay1));
+}
+
+#[test]
+fn same_case_same_bytes_and_the_baseline_runs_on_it_too() {
+    let l = labels();
+    let tmp = tempfile::tempdir().unwrap();
+    let case = case_with(tmp.path(), &["victim", "relay2", "relay1"]);
+    let p = TraceParams::new(victim(&l).parse().unwrap());
+    let a = serde_json::to_vec(&trace_case(&case, &p).unwrap().json).unwrap();
+    let b = serde_json::to_vec(&trace_case(&case, &p).unwrap().json).unwrap();
+    assert_eq!(a, b);
+    let zp = TraceParams {
+        method: TraceMethod::Zp,
+        ..p.clone()
+    };
+    let out = trace_case(&case, &zp).unwrap();
+    let truth = true_pairs(&l);
+    // The baseline's detections on an undisturbed chain are true pairs only.
+    assert!(!out.candidates.is_empty());
+    for c in &out.candidates {
+        let pair = (tuple(&c["inbound"]), tuple(&c["outbound"]));
+        assert!(truth.contains(&pair), "zp detected a false pair: {c}");
+        assert_eq!(c["method"], "zp");
+    }
+}
