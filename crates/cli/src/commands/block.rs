@@ -255,6 +255,26 @@ fn run_plan(a: PlanArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The demo's block stage: the plan (default policy, now) as a table, then its
+/// nftables rendering.
+pub fn demo_step(case: &Path) -> Result<()> {
+    run_plan(PlanArgs {
+        case: Some(case.to_path_buf()),
+        policy: None,
+        now: None,
+        format: PlanFormat::Table,
+        print_default_policy: false,
+    })?;
+    println!("\n== block: the plan rendered for nftables (relaytrace block render --to nftables)");
+    run(BlockCommand::Render(RenderArgs {
+        case: case.to_path_buf(),
+        to: ToArg::Nftables,
+        speaker: SpeakerArg::Gobgp,
+        now: None,
+    }))?;
+    Ok(())
+}
+
 /// Prints a plan for people: decisions, rules with collateral, the comparison.
 pub fn print_plan(plan: &Plan) {
     println!("decisions:");

@@ -103,6 +103,9 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     run_conns(ConnsArgs::for_host(dir.clone(), "198.51.100.23".parse()?))?;
     println!("\n== trace: from the victim 203.0.113.7 upstream");
     run_trace(TraceArgs::for_victim(dir.clone(), "203.0.113.7"))?;
+    // Block (issue 6): a separate last stage over the trace finding.
+    println!("\n== block: what the default policy lets a partner block, and at what cost");
+    super::block::demo_step(dir)?;
     println!("\n== ledger");
     run_case(CaseCommand::Log {
         dir: dir.clone(),
