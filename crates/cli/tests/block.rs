@@ -316,3 +316,76 @@ fn renderings_are_byte_identical_and_name_the_rules() {
     assert!(String::from_utf8_lossy(&after.stderr).contains("2 of 2 rule(s) expired"));
     assert!(String::from_utf8_lossy(&after.stdout).contains("198.51.100.23/32 # expired"));
 }
+
+#[test]
+fn same_inputs_give_the_same_plan_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = demo(tmp.path());
+    let count = || {
+        fs::read_dir(Path::new(&case).join("findings"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("block-plan-")
+            })
+            .count()
+    };
+    let a = ok(&[
+        "block", "plan", "--case", &case, "--now", NOW, "--format", "json",
+    ]);
+    let plans = count();
+    let table = ok(&["block", "plan", "--case", &case, "--now", NOW]);
+    assert!(table.contains("already in the ledger"), "{table}");
+    let b = ok(&[
+        "block", "plan", "--case", &case, "--now", NOW, "--format", "json",
+    ]);
+    assert_eq!(a, b);
+    assert_eq!(count(), plans, "the same plan was stored twice");
+}
+
+#[test]
+fn allowlisted_addresses_are_carved_out_of_a_blocked_prefix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = demo(tmp.path());
+    // An assessment whose footprint is a /24 holding a public resolver.
+    let finding = json!({
+        "verdict": "assessed",
+        "hypotheses": [{"id": "h1", "name": "x", "probability": 0.8, "words": "likely",
+                        "origin": {"prefixes": ["8.8.8.0/24"]}}],
+        "confidence": "high", "leading": "h1", "missing_evidence": []
+    });
+    let bytes = serde_json::to_vec(&finding).unwrap();
+    add_output(
+        &case,
+        "assess",
+        "findings",
+        "findings/assess-carve.json",
+        &bytes,
+    );
+    let plan = plan_json(&case, &[]);
+    let d = decision(&plan, "origin-prefix", "8.8.8.0/24");
+    assert_eq!(d["blocked"], true);
+    assert!(
+        d["reason"]
+            .as_str()
+            .unwrap()
+            .contains("carved out: 8.8.8.8/32 (public resolver (Google))"),
+        "{d}"
+    );
+    let ps: Vec<&str> = d["prefixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(ps.len(), 8, "{ps:?}");
+    assert!(!ps.contains(&"8.8.8.8/32"));
+    let list = ok(&["block", "render", "--case", &case, "--to", "cidr-list"]);
+    assert!(
+        list.contains("8.8.8.9/32") && !list.contains("8.8.8.8/32 "),
+        "{list}"
+    );
+}
