@@ -5,6 +5,7 @@
 //! - [`inputs`] reads what a plan is built from: the newest `trace` and `assess`
 //!   findings (digest-checked against the ledger), the enrichment tables, the
 //!   stored connections.
+//! - [`asn`] expands an AS to every prefix an enrichment snapshot gives it.
 //! - [`policy`] is the TOML policy (default embedded: [`policy::DEFAULT_POLICY`]):
 //!   gates per target kind, expiries, the allowlist.
 //! - [`plan::build`] turns findings into decisions (taken or refused, with the
@@ -16,6 +17,7 @@
 //!   FlowSpec, RTBH, CIDR lists and STIX; the same plan always renders to the same
 //!   bytes, and [`render::expire`] renders the removal of what has run out.
 
+pub mod asn;
 pub mod collateral;
 pub mod error;
 pub mod inputs;
@@ -38,12 +40,21 @@ pub use prefix::Prefix;
 use crate::error::IoContext;
 
 /// Builds a plan for a case from its newest trace (required) and assess (optional)
-/// findings, its enrichment and its connections, at time `now_ns`.
-pub fn plan_case(case: &Case, policy: &LoadedPolicy, now_ns: i64) -> Result<Plan, BlockError> {
+/// findings, its enrichment and its connections, at time `now_ns`. With a
+/// snapshot, origin ASes are expanded to every prefix the snapshot gives them;
+/// without, to the prefixes of that AS the case's enrichment tables hold.
+pub fn plan_case(
+    case: &Case,
+    policy: &LoadedPolicy,
+    now_ns: i64,
+    snapshot: Option<&relaytrace_enrich::Snapshot>,
+) -> Result<Plan, BlockError> {
     let trace = inputs::newest_finding(case, "trace")?.ok_or(BlockError::NoTrace)?;
     let assess = inputs::newest_finding(case, "assess")?;
     let info = inputs::enrichment(case)?;
     let (conns, _skipped) = inputs::connections(case)?;
+    let expansion =
+        snapshot.map(|s| asn::expand(s, &plan::wanted_asns(&trace, assess.as_ref(), &info)));
     Ok(plan::build(&plan::PlanInputs {
         trace: &trace,
         assess: assess.as_ref(),
@@ -51,7 +62,21 @@ pub fn plan_case(case: &Case, policy: &LoadedPolicy, now_ns: i64) -> Result<Plan
         conns: &conns,
         policy,
         now_ns,
+        asn_expansion: expansion.as_ref(),
     }))
+}
+
+/// Digest of the snapshot behind the case's newest enrichment (the `snapshot`
+/// field of the newest `enrich` ledger entry), to find that snapshot for ASN
+/// expansion.
+pub fn case_snapshot_digest(case: &Case) -> Result<Option<String>, BlockError> {
+    Ok(case
+        .ledger()
+        .entries()?
+        .iter()
+        .rev()
+        .find(|e| e.kind() == "enrich")
+        .and_then(|e| e.str_field("snapshot").map(str::to_string)))
 }
 
 /// The plan as file bytes: pretty JSON and a newline (what [`record`] stores).
@@ -75,22 +100,30 @@ pub struct Recorded {
 /// Writes the plan to `findings/block-plan-<sha16>.json` (temporary file, sync,
 /// rename, as trace does) and appends a `block-plan` ledger entry holding every
 /// decision (target, kind, blocked or refused, reason), the policy's SHA-256 and
-/// the input findings, under the case lock. The same plan twice adds nothing.
+/// the input findings, under the case lock. The same plan as the newest one adds
+/// nothing.
 pub fn record(case: &Case, plan: &Plan) -> Result<Recorded, BlockError> {
     let _lock = case.lock()?;
     let bytes = plan_bytes(plan);
     let sha256 = sha256_hex(&bytes);
     let path = format!("findings/block-plan-{}.json", &sha256[..16]);
-    let already = case.ledger().entries()?.iter().any(|e| {
-        e.kind() == "block-plan"
-            && e.body
+    // Only the newest plan counts as "already recorded": re-making an older plan
+    // after a different one must make it the current plan again.
+    let already = case
+        .ledger()
+        .entries()?
+        .iter()
+        .rev()
+        .find(|e| e.kind() == "block-plan")
+        .is_some_and(|e| {
+            e.body
                 .get("outputs")
                 .and_then(Value::as_array)
                 .is_some_and(|o| {
                     o.iter()
                         .any(|x| x.get("sha256").and_then(Value::as_str) == Some(&sha256))
                 })
-    });
+        });
     if already {
         return Ok(Recorded {
             path,

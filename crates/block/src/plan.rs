@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::asn::AsnExpansion;
 use crate::collateral::{measure, Collateral};
 use crate::inputs::{AddrInfo, ConnRow, Finding};
 use crate::policy::{
@@ -180,6 +181,8 @@ pub struct PlanInputs<'a> {
     pub policy: &'a LoadedPolicy,
     /// The plan's time (ns since the epoch).
     pub now_ns: i64,
+    /// Origin ASes expanded with an enrichment snapshot, if one was available.
+    pub asn_expansion: Option<&'a AsnExpansion>,
 }
 
 struct Candidate {
@@ -266,6 +269,46 @@ fn read_assessment(f: &Finding) -> Assessment {
             .collect(),
         has_footprint: origin.is_some(),
     }
+}
+
+/// The ASes a plan may target: those of the trace's origin addresses (from the
+/// enrichment) and those of the assessment's leading hypothesis footprint. Used to
+/// expand only what is needed.
+pub fn wanted_asns(
+    trace: &Finding,
+    assess: Option<&Finding>,
+    info: &BTreeMap<IpAddr, AddrInfo>,
+) -> BTreeSet<u64> {
+    let mut out = BTreeSet::new();
+    for c in trace
+        .json
+        .get("chains")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for h in c
+            .get("hops")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if h.get("role").and_then(Value::as_str) == Some("origin") {
+                if let Some(asn) = h
+                    .get("ip")
+                    .and_then(ip_of)
+                    .and_then(|ip| info.get(&ip))
+                    .and_then(|i| i.asn)
+                {
+                    out.insert(asn);
+                }
+            }
+        }
+    }
+    if let Some(a) = assess {
+        out.extend(read_assessment(a).asns);
+    }
+    out
 }
 
 /// Builds the plan. Pure: no clock, no files.
@@ -403,17 +446,28 @@ pub fn build(inp: &PlanInputs<'_>) -> Plan {
         });
     }
     for (asn, source) in &asns {
-        // Expansion: every prefix of the AS the case's enrichment tables know. A
-        // full expansion needs the snapshot's segment index, which the enrich crate
-        // does not expose; this is what the case can show.
-        let mut ps: Vec<Prefix> = inp
-            .info
-            .values()
-            .filter(|i| i.asn == Some(*asn))
-            .filter_map(|i| i.prefix)
-            .collect();
-        ps.sort();
-        ps.dedup();
+        // Expansion: with the snapshot, every prefix it gives the AS; without it,
+        // the prefixes of the AS the case's enrichment tables know.
+        let (ps, how) = match inp.asn_expansion {
+            Some(x) => (
+                x.prefixes.get(asn).cloned().unwrap_or_default(),
+                format!("every prefix of AS{asn} in snapshot {}", x.snapshot),
+            ),
+            None => {
+                let mut ps: Vec<Prefix> = inp
+                    .info
+                    .values()
+                    .filter(|i| i.asn == Some(*asn))
+                    .filter_map(|i| i.prefix)
+                    .collect();
+                ps.sort();
+                ps.dedup();
+                (
+                    exact_cover(&ps),
+                    format!("prefixes of AS{asn} seen in the case's enrichment (snapshot not available)"),
+                )
+            }
+        };
         let country = inp
             .info
             .values()
@@ -424,12 +478,10 @@ pub fn build(inp: &PlanInputs<'_>) -> Plan {
             target: format!("AS{asn}"),
             unusable: ps
                 .is_empty()
-                .then(|| format!("no prefix of AS{asn} is known to the case's enrichment")),
+                .then(|| format!("no prefix of AS{asn} is known ({how})")),
             prefixes: ps,
             support: Support {
-                source: Some(format!(
-                    "{source}; prefixes of the AS seen in the case's enrichment"
-                )),
+                source: Some(format!("{source}; {how}")),
                 ..Support::default()
             },
             asn: Some(*asn),

@@ -389,3 +389,67 @@ fn allowlisted_addresses_are_carved_out_of_a_blocked_prefix() {
         "{list}"
     );
 }
+
+#[test]
+fn an_origin_asn_expands_to_every_prefix_the_snapshot_gives_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = demo(tmp.path());
+    // A snapshot where the origin's AS holds two separate ranges, one of which the
+    // case never saw; the relay belongs to another AS.
+    let csv = tmp.path().join("asn.csv");
+    fs::write(
+        &csv,
+        "192.0.2.0,192.0.2.255,64496,Origin Net\n\
+         203.0.113.128,203.0.113.255,64496,Origin Net\n\
+         198.51.100.0,198.51.100.255,64511,Relay Hosting\n",
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let data = data.to_str().unwrap();
+    ok(&[
+        "data",
+        "update",
+        "--data-dir",
+        data,
+        "--no-defaults",
+        "--asn-csv",
+        csv.to_str().unwrap(),
+    ]);
+    ok(&["enrich", "--case", &case, "--data-dir", data]);
+    assess(&case, 0.7, "moderate");
+
+    let plan = plan_json(&case, &["--data-dir", data]);
+    let a = decision(&plan, "origin-asn", "AS64496");
+    assert_eq!(a["blocked"], true, "{a}");
+    assert_eq!(a["prefixes"], json!(["192.0.2.0/24", "203.0.113.128/25"]));
+    assert!(
+        a["support"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("every prefix of AS64496 in snapshot"),
+        "{a}"
+    );
+    assert!(
+        rules(&plan).contains(&"203.0.113.128/25".to_string()),
+        "{:?}",
+        rules(&plan)
+    );
+    // The origin's covering prefix came from the enrichment table.
+    assert_eq!(
+        decision(&plan, "origin-prefix", "192.0.2.0/24")["blocked"],
+        true
+    );
+
+    // Without the snapshot (another data directory): only what the case saw.
+    let empty = tmp.path().join("empty");
+    let plan = plan_json(&case, &["--data-dir", empty.to_str().unwrap()]);
+    let a = decision(&plan, "origin-asn", "AS64496");
+    assert_eq!(a["prefixes"], json!(["192.0.2.0/24"]));
+    assert!(
+        a["support"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("snapshot not available"),
+        "{a}"
+    );
+}

@@ -123,6 +123,7 @@ pub fn plan_for(
         conns: &[],
         policy: &policy,
         now_ns,
+        asn_expansion: None,
     });
     let sha = relaytrace_store::digest::sha256_hex(&plan_bytes(&plan));
     let cx = RenderContext {

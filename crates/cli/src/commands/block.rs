@@ -13,6 +13,8 @@ use relaytrace_block::{
 use relaytrace_model::{format_iso8601_us, parse_decimal_seconds_ns, parse_iso8601_ns};
 use relaytrace_store::Case;
 
+use super::data::DataDirArg;
+
 /// `block` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum BlockCommand {
@@ -94,6 +96,12 @@ pub struct PlanArgs {
     /// Print the default policy and exit.
     #[arg(long)]
     print_default_policy: bool,
+    /// Snapshot for expanding origin ASes [default: the one the case was enriched
+    /// with, from the data directory, if it is there].
+    #[arg(long, value_name = "FILE")]
+    snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataDirArg,
 }
 
 /// Arguments of `block render`.
@@ -230,7 +238,8 @@ fn run_plan(a: PlanArgs) -> Result<ExitCode> {
     let dir = a.case.expect("clap requires --case");
     let case = Case::open(&dir)?;
     let pol = policy(a.policy.as_deref())?;
-    let plan = plan_case(&case, &pol, now_ns(a.now.as_deref())?)?;
+    let snap = snapshot_for(&case, a.snapshot.as_deref(), &a.data)?;
+    let plan = plan_case(&case, &pol, now_ns(a.now.as_deref())?, snap.as_ref())?;
     let rec = record(&case, &plan)?;
     match a.format {
         PlanFormat::Json => print!(
@@ -255,6 +264,30 @@ fn run_plan(a: PlanArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The snapshot for ASN expansion: `--snapshot`, else the one named by the case's
+/// newest enrichment if the data directory has it, else none (ASes then expand to
+/// the prefixes the case's enrichment tables hold, and the plan says so).
+fn snapshot_for(
+    case: &Case,
+    explicit: Option<&Path>,
+    data: &DataDirArg,
+) -> Result<Option<relaytrace_enrich::Snapshot>> {
+    if let Some(p) = explicit {
+        return Ok(Some(relaytrace_enrich::Snapshot::open(p)?));
+    }
+    let Some(digest) = relaytrace_block::case_snapshot_digest(case)? else {
+        return Ok(None);
+    };
+    let Ok(dir) = data.resolve() else {
+        return Ok(None);
+    };
+    let path = dir.snapshot_path(&digest);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    Ok(Some(relaytrace_enrich::Snapshot::open(&path)?))
+}
+
 /// The demo's block stage: the plan (default policy, now) as a table, then its
 /// nftables rendering.
 pub fn demo_step(case: &Path) -> Result<()> {
@@ -264,6 +297,8 @@ pub fn demo_step(case: &Path) -> Result<()> {
         now: None,
         format: PlanFormat::Table,
         print_default_policy: false,
+        snapshot: None,
+        data: DataDirArg { data_dir: None },
     })?;
     println!("\n== block: the plan rendered for nftables (relaytrace block render --to nftables)");
     run(BlockCommand::Render(RenderArgs {
