@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::inputs::{AddrInfo, ConnRow};
 use crate::policy::CollateralLimits;
-use crate::prefix::Prefix;
+use crate::prefix::{merge_ranges, Prefix};
 
 /// Flows of one affected network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,7 +67,14 @@ pub fn measure(
     info: &BTreeMap<IpAddr, AddrInfo>,
     limits: &CollateralLimits,
 ) -> Collateral {
-    let inside = |a: IpAddr| prefixes.iter().any(|p| p.contains(a));
+    // Merged, sorted ranges: membership is a binary search, so an AS of thousands
+    // of prefixes over millions of connections stays cheap.
+    let ranges = merge_ranges(prefixes.iter().map(Prefix::range).collect());
+    let inside = |a: IpAddr| {
+        let r = Prefix::host(a).range();
+        let i = ranges.partition_point(|x| (x.v6, x.first) <= (r.v6, r.first));
+        i > 0 && ranges[i - 1].v6 == r.v6 && ranges[i - 1].last >= r.first
+    };
     let mut c = Collateral::default();
     let mut outside: BTreeSet<IpAddr> = BTreeSet::new();
     let mut ins: BTreeSet<IpAddr> = BTreeSet::new();
@@ -177,5 +184,19 @@ mod tests {
         let net: Prefix = "198.51.100.0/24".parse().unwrap();
         let wide = measure(&[net], &conns, &attack, &BTreeMap::new(), &limits);
         assert_eq!((wide.flows, wide.inside_hosts, wide.bytes), (3, 2, 35));
+        // Several prefixes, both families, membership at range edges.
+        let ps: Vec<Prefix> = ["10.0.0.0/31", "203.0.113.52/32", "2001:db8::/126"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let edge = vec![
+            row("g", "10.0.0.1", "192.0.2.1", 1),
+            row("h", "10.0.0.2", "192.0.2.1", 1),
+            row("i", "2001:db8::3", "2001:db8:1::1", 1),
+            row("j", "2001:db8::4", "2001:db8:1::1", 1),
+        ];
+        let all: Vec<ConnRow> = conns.iter().cloned().chain(edge).collect();
+        let c = measure(&ps, &all, &attack, &BTreeMap::new(), &limits);
+        assert_eq!(c.flows, 3, "f (.52), g (10.0.0.1), i (2001:db8::3)");
     }
 }
