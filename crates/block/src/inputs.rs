@@ -68,6 +68,78 @@ pub fn newest_finding(case: &Case, kind: &str) -> Result<Option<Finding>, BlockE
     }))
 }
 
+/// Checks the fields block reads from a finding of `kind` (`trace` or `assess`),
+/// so a malformed finding is an error naming the file and the field rather than a
+/// plan built on nothing.
+pub fn check_shape(case: &Case, kind: &str, f: &Finding) -> Result<(), BlockError> {
+    let bad = |reason: String| BlockError::BadFinding {
+        path: case.root().join(&f.path),
+        reason,
+    };
+    let arr = |v: &Value, k: &str, at: &str| -> Result<(), BlockError> {
+        match v.get(k) {
+            Some(Value::Array(_)) => Ok(()),
+            _ => Err(bad(format!("{at}`{k}` is missing or not an array"))),
+        }
+    };
+    match kind {
+        "trace" => {
+            arr(&f.json, "chains", "")?;
+            for (i, c) in f.json["chains"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                arr(c, "hops", &format!("chains[{i}]."))?;
+                arr(c, "links", &format!("chains[{i}]."))?;
+            }
+        }
+        "assess" => {
+            if !f.json.get("verdict").is_some_and(Value::is_string) {
+                return Err(bad("`verdict` is missing or not a string".into()));
+            }
+            arr(&f.json, "hypotheses", "")?;
+            for (i, h) in f.json["hypotheses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                if let Some(p) = h.get("probability") {
+                    if !p.as_f64().is_some_and(|x| (0.0..=1.0).contains(&x)) {
+                        return Err(bad(format!(
+                            "hypotheses[{i}].probability is not a number in [0, 1]"
+                        )));
+                    }
+                }
+                if let Some(o) = h.get("origin") {
+                    for k in ["prefixes", "asns", "countries"] {
+                        if o.get(k).is_some() {
+                            arr(o, k, &format!("hypotheses[{i}].origin."))?;
+                        }
+                    }
+                    for (j, p) in o
+                        .get("prefixes")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .enumerate()
+                    {
+                        if p.as_str().and_then(|s| s.parse::<Prefix>().ok()).is_none() {
+                            return Err(bad(format!(
+                                "hypotheses[{i}].origin.prefixes[{j}] is not a prefix: {p}"
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// What the case's enrichment says of one address.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AddrInfo {

@@ -51,6 +51,10 @@ pub fn plan_case(
 ) -> Result<Plan, BlockError> {
     let trace = inputs::newest_finding(case, "trace")?.ok_or(BlockError::NoTrace)?;
     let assess = inputs::newest_finding(case, "assess")?;
+    inputs::check_shape(case, "trace", &trace)?;
+    if let Some(a) = &assess {
+        inputs::check_shape(case, "assess", a)?;
+    }
     let info = inputs::enrichment(case)?;
     let (conns, _skipped) = inputs::connections(case)?;
     let expansion =

@@ -453,3 +453,30 @@ fn an_origin_asn_expands_to_every_prefix_the_snapshot_gives_it() {
         "{a}"
     );
 }
+
+#[test]
+fn a_malformed_assessment_is_an_error_naming_file_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = demo(tmp.path());
+    let finding = json!({"verdict": "assessed", "confidence": "high", "leading": "h1",
+        "hypotheses": [{"id": "h1", "probability": 0.9, "origin": {"prefixes": ["192.0.2.0/33"]}}]});
+    add_output(
+        &case,
+        "assess",
+        "findings",
+        "findings/assess-bad.json",
+        finding.to_string().as_bytes(),
+    );
+    let o = run(&["block", "plan", "--case", &case]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("assess-bad.json") && err.contains("hypotheses[0].origin.prefixes[0]"),
+        "{err}"
+    );
+    // A finding altered after it was recorded is refused too.
+    fs::write(Path::new(&case).join("findings/assess-bad.json"), "{}").unwrap();
+    let o = run(&["block", "plan", "--case", &case]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("differs from the ledger"), "{err}");
+}
