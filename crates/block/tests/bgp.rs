@@ -141,6 +141,12 @@ fn gobgpd_loads_flowspec_and_rtbh_and_withdraws_them() {
     for fam in ["ipv4-flowspec", "ipv6-flowspec", "ipv4", "ipv6"] {
         assert!(rib_keys(&rib(port, fam)).is_empty(), "{fam} not withdrawn");
     }
+
+    // Rate-limit instead of discard: traffic-rate carries the policy's bytes/s.
+    let (plan, cx) = parse_plan();
+    run(render(&plan, Target::FlowspecGobgp, &cx).unwrap());
+    let text = rib(port, "ipv4-flowspec").to_string();
+    assert!(text.contains("\"rate\":125000"), "no rate-limit: {text}");
 }
 
 fn check(tool: &str, cmd: impl Fn(&str) -> String, text: &str, corrupt: (&str, &str)) {
