@@ -54,6 +54,9 @@ enum Command {
     Enrich(commands::enrich::EnrichArgs),
     /// Follow an attack from the victim back through relay hosts, with false-match probabilities.
     Trace(commands::trace::TraceArgs),
+    /// Plan blocks from the findings (policy, allowlist, collateral) and render them for nftables, iptables, BGP, lists, STIX.
+    #[command(subcommand)]
+    Block(commands::block::BlockCommand),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Whois(args) => commands::whois::run(args),
         Command::Enrich(args) => commands::enrich::run(args),
         Command::Trace(args) => commands::trace::run(args),
+        Command::Block(cmd) => commands::block::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -70,6 +70,12 @@ fn demo_then_trace_json_is_the_recorded_finding() {
     let files: Vec<_> = fs::read_dir(tmp.path().join("demo-case/findings"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("trace-")
+        })
         .collect();
     assert_eq!(files.len(), 2, "{files:?}");
     assert!(files.iter().any(|f| fs::read_to_string(f).unwrap() == json));

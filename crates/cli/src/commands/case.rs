@@ -142,6 +142,23 @@ pub fn run(cmd: CaseCommand) -> Result<ExitCode> {
                                     .and_then(|v| v.as_str())
                                     .unwrap_or("?")
                             ),
+                            "block-plan" => {
+                                let ds = e
+                                    .body
+                                    .get("decisions")
+                                    .and_then(|d| d.as_array())
+                                    .cloned()
+                                    .unwrap_or_default();
+                                let taken = ds.iter().filter(|d| d["action"] == "block").count();
+                                format!(
+                                    "{} target(s) blocked, {} refused, {} rule(s); policy {}",
+                                    taken,
+                                    ds.len() - taken,
+                                    e.body.get("rules").cloned().unwrap_or_default(),
+                                    e.str_field("policy_sha256")
+                                        .map_or("?", |d| &d[..d.len().min(16)])
+                                )
+                            }
                             _ => String::new(),
                         };
                         println!(

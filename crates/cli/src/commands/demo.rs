@@ -190,6 +190,9 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         report.entries,
         report.files_checked
     );
+    // Block (issue 6): a separate last stage over the newest findings.
+    println!("\n== block: what the default policy lets a partner block, and at what cost");
+    super::block::demo_step(dir, &args.data)?;
     println!("\n== ledger");
     run_case(CaseCommand::Log {
         dir: dir.clone(),

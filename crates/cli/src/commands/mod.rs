@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod block;
 pub mod case;
 pub mod conns;
 pub mod data;

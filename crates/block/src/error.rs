@@ -1,0 +1,72 @@
+//! Errors of the block crate, one enum so the CLI can turn each into one line.
+
+use std::path::PathBuf;
+
+/// What can go wrong while planning or rendering blocks.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// A prefix or address that does not parse.
+    #[error("not an address or prefix: {0:?}")]
+    BadPrefix(String),
+    /// The policy file is not valid TOML for the policy schema.
+    #[error("policy {path}: {reason}")]
+    BadPolicy {
+        /// The file (or `<default>` for the embedded policy).
+        path: String,
+        /// What the TOML parser or the checks said, with line and column.
+        reason: String,
+    },
+    /// A finding file that does not have the stable shape.
+    #[error("finding {path}: {reason}")]
+    BadFinding {
+        /// The finding file.
+        path: PathBuf,
+        /// Which field is wrong.
+        reason: String,
+    },
+    /// An enrichment table line that is not JSON.
+    #[error("{path}:{line}: not a JSON object: {source}")]
+    BadEnrichLine {
+        /// The table file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// The parser's complaint.
+        source: serde_json::Error,
+    },
+    /// The case has no trace finding to plan from.
+    #[error("the case has no trace finding (run `relaytrace trace` first)")]
+    NoTrace,
+    /// The case has no block plan to render.
+    #[error("the case has no block plan (run `relaytrace block plan` first)")]
+    NoPlan,
+    /// A renderer cannot express the plan (e.g. a STIX pattern for an unknown kind).
+    #[error("cannot render: {0}")]
+    Render(String),
+    /// The case store failed (ledger, tables).
+    #[error(transparent)]
+    Store(#[from] relaytrace_store::StoreError),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+}
+
+/// Attaches a path to I/O errors.
+pub(crate) trait IoContext<T> {
+    /// The error with `path`.
+    fn at(self, path: &std::path::Path) -> Result<T, BlockError>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: &std::path::Path) -> Result<T, BlockError> {
+        self.map_err(|source| BlockError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}

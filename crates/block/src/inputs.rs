@@ -1,0 +1,246 @@
+//! What a plan reads from the case: the newest trace and assess findings (by their
+//! ledger entries), the enrichment tables, and the stored connections.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use relaytrace_store::{tables::scan_rows, Case};
+use serde_json::Value;
+
+use crate::error::{BlockError, IoContext};
+use crate::prefix::Prefix;
+
+/// A finding file named by the newest ledger entry of its kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// Path relative to the case.
+    pub path: String,
+    /// SHA-256 the ledger recorded for it.
+    pub sha256: String,
+    /// The parsed JSON.
+    pub json: Value,
+}
+
+/// The finding named by the newest ledger entry of `kind` (`trace`, `assess`,
+/// `block-plan`), or `None`. The file's digest is checked against the ledger, so a
+/// plan never builds on an altered finding.
+pub fn newest_finding(case: &Case, kind: &str) -> Result<Option<Finding>, BlockError> {
+    let entries = case.ledger().entries()?;
+    let Some(entry) = entries.iter().rev().find(|e| e.kind() == kind) else {
+        return Ok(None);
+    };
+    let out = entry
+        .body
+        .get("outputs")
+        .and_then(Value::as_array)
+        .and_then(|o| o.first());
+    let path = out.and_then(|o| o.get("path")).and_then(Value::as_str);
+    let sha = out.and_then(|o| o.get("sha256")).and_then(Value::as_str);
+    let (Some(path), Some(sha)) = (path, sha) else {
+        return Err(BlockError::BadFinding {
+            path: case.ledger().path().to_path_buf(),
+            reason: format!(
+                "ledger entry {} ({kind}) has no outputs[0].path/sha256",
+                entry.seq
+            ),
+        });
+    };
+    let full: PathBuf = case.root().join(path);
+    let bytes = fs::read(&full).at(&full)?;
+    let got = relaytrace_store::digest::sha256_hex(&bytes);
+    if got != sha {
+        return Err(BlockError::BadFinding {
+            path: full,
+            reason: format!("sha256 {got} differs from the ledger's {sha}"),
+        });
+    }
+    let json = serde_json::from_slice(&bytes).map_err(|e| BlockError::BadFinding {
+        path: full.clone(),
+        reason: format!("not JSON: {e}"),
+    })?;
+    Ok(Some(Finding {
+        path: path.to_string(),
+        sha256: sha.to_string(),
+        json,
+    }))
+}
+
+/// Checks the fields block reads from a finding of `kind` (`trace` or `assess`),
+/// so a malformed finding is an error naming the file and the field rather than a
+/// plan built on nothing.
+pub fn check_shape(case: &Case, kind: &str, f: &Finding) -> Result<(), BlockError> {
+    let bad = |reason: String| BlockError::BadFinding {
+        path: case.root().join(&f.path),
+        reason,
+    };
+    let arr = |v: &Value, k: &str, at: &str| -> Result<(), BlockError> {
+        match v.get(k) {
+            Some(Value::Array(_)) => Ok(()),
+            _ => Err(bad(format!("{at}`{k}` is missing or not an array"))),
+        }
+    };
+    match kind {
+        "trace" => {
+            arr(&f.json, "chains", "")?;
+            for (i, c) in f.json["chains"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                arr(c, "hops", &format!("chains[{i}]."))?;
+                arr(c, "links", &format!("chains[{i}]."))?;
+            }
+        }
+        "assess" => {
+            if !f.json.get("verdict").is_some_and(Value::is_string) {
+                return Err(bad("`verdict` is missing or not a string".into()));
+            }
+            arr(&f.json, "hypotheses", "")?;
+            for (i, h) in f.json["hypotheses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                if let Some(p) = h.get("probability") {
+                    if !p.as_f64().is_some_and(|x| (0.0..=1.0).contains(&x)) {
+                        return Err(bad(format!(
+                            "hypotheses[{i}].probability is not a number in [0, 1]"
+                        )));
+                    }
+                }
+                if let Some(o) = h.get("origin") {
+                    for k in ["prefixes", "asns", "countries"] {
+                        if o.get(k).is_some() {
+                            arr(o, k, &format!("hypotheses[{i}].origin."))?;
+                        }
+                    }
+                    for (j, p) in o
+                        .get("prefixes")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .enumerate()
+                    {
+                        if p.as_str().and_then(|s| s.parse::<Prefix>().ok()).is_none() {
+                            return Err(bad(format!(
+                                "hypotheses[{i}].origin.prefixes[{j}] is not a prefix: {p}"
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// What the case's enrichment says of one address.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AddrInfo {
+    /// The covering prefix the snapshot gave (largest block of the address's segment).
+    pub prefix: Option<Prefix>,
+    /// Origin AS.
+    pub asn: Option<u64>,
+    /// AS organisation.
+    pub org: Option<String>,
+    /// Country.
+    pub country: Option<String>,
+    /// Snapshot digest.
+    pub snapshot: Option<String>,
+}
+
+/// Reads every enrichment table the ledger names, in ledger order (a later snapshot
+/// replaces an earlier one's answer). The same reading as trace's `hostinfo`, plus
+/// the covering prefix, which block needs to expand an origin to its network.
+pub fn enrichment(case: &Case) -> Result<BTreeMap<IpAddr, AddrInfo>, BlockError> {
+    let mut out = BTreeMap::new();
+    for file in case.table_files("enrich")? {
+        let f = File::open(&file).at(&file)?;
+        for (n, line) in BufReader::new(f).lines().enumerate() {
+            let line = line.at(&file)?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let v: Value =
+                serde_json::from_str(&line).map_err(|source| BlockError::BadEnrichLine {
+                    path: file.clone(),
+                    line: n as u64 + 1,
+                    source,
+                })?;
+            let Some(addr) = v
+                .get("addr")
+                .and_then(Value::as_str)
+                .and_then(|a| a.parse::<IpAddr>().ok())
+            else {
+                continue;
+            };
+            let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+            out.insert(
+                addr,
+                AddrInfo {
+                    prefix: v
+                        .get("prefix")
+                        .and_then(Value::as_str)
+                        .and_then(|p| p.parse().ok()),
+                    asn: v.get("asn").and_then(Value::as_u64),
+                    org: s("org"),
+                    country: s("country"),
+                    snapshot: s("snapshot"),
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// One stored connection, as much of it as collateral needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnRow {
+    /// Row id (`<evidence16>:<record>`), as trace's link evidence names it.
+    pub id: String,
+    /// Originator.
+    pub orig_h: IpAddr,
+    /// Responder.
+    pub resp_h: IpAddr,
+    /// Bytes both ways (missing counts as 0).
+    pub bytes: u64,
+}
+
+/// Every connection row of the case that has both addresses; rows without are
+/// counted in the second value.
+pub fn connections(case: &Case) -> Result<(Vec<ConnRow>, u64), BlockError> {
+    let mut out = Vec::new();
+    let mut skipped = 0u64;
+    for file in case.table_files("conns")? {
+        scan_rows(&file, |row| {
+            let get = |k: &str| row.iter().find(|(n, _)| n == k).map(|(_, v)| v);
+            let ip = |k: &str| {
+                get(k)
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<IpAddr>().ok())
+            };
+            let n = |k: &str| get(k).and_then(Value::as_u64).unwrap_or(0);
+            match (
+                get("id").and_then(Value::as_str),
+                ip("orig_h"),
+                ip("resp_h"),
+            ) {
+                (Some(id), Some(o), Some(r)) => out.push(ConnRow {
+                    id: id.to_string(),
+                    orig_h: o,
+                    resp_h: r,
+                    bytes: n("orig_bytes").saturating_add(n("resp_bytes")),
+                }),
+                _ => skipped += 1,
+            }
+            true
+        })?;
+    }
+    Ok((out, skipped))
+}
