@@ -1,0 +1,201 @@
+//! Confidence: how far the judgement can be trusted, stated apart from the
+//! probability (ICD 203 §D.6.e(2): confidence in the sources and reasoning is not a
+//! likelihood, and the two are not put in one sentence).
+//!
+//! Three things are measured on the items that count ([`crate::engine::counted`]):
+//! - **independent sources**: dependency groups whose counted item moves the
+//!   posterior at all (weight > 0 and not every ratio 1);
+//! - **diversity**: how many kinds of evidence (infrastructure, malware, ...) those
+//!   groups cover;
+//! - **sensitivity**: whether the leading hypothesis changes when any one group is
+//!   removed, and when every spoofable item is assumed planted (removed: an artefact
+//!   placed to frame someone says nothing about who placed it).
+//!
+//! The rule: **high** needs ≥ 3 independent sources, ≥ 3 kinds and a leader that
+//! survives both tests; **moderate** needs ≥ 2 sources, ≥ 2 kinds and a leader that
+//! survives the removal of any one group; anything else is **low**. One source, or
+//! one kind of evidence, is never more than low confidence however strong it looks.
+
+use std::collections::BTreeSet;
+
+use crate::engine::{counted, discounted, force, leading, posterior};
+use crate::evidence::{EvidenceSet, Kind};
+
+/// The three confidence levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Few or fragile sources.
+    Low,
+    /// Several sources of different kinds; the leader survives losing any one.
+    Moderate,
+    /// Many sources of several kinds; the leader survives losing any one and
+    /// survives all spoofable items being planted.
+    High,
+}
+
+impl Level {
+    /// The name used in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Low => "low",
+            Level::Moderate => "moderate",
+            Level::High => "high",
+        }
+    }
+
+    /// Parses a name as [`Level::as_str`] writes it.
+    pub fn parse(s: &str) -> Option<Level> {
+        [Level::Low, Level::Moderate, Level::High]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+    }
+}
+
+/// What a confidence level rests on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Basis {
+    /// Dependency groups that move the posterior.
+    pub independent_sources: usize,
+    /// Kinds of evidence among them, sorted.
+    pub kinds: Vec<Kind>,
+    /// Groups whose removal changes the leading hypothesis, with the new leader
+    /// (hypothesis index), sorted by group.
+    pub fragile_to: Vec<(String, usize)>,
+    /// Number of spoofable items.
+    pub spoofable_items: usize,
+    /// The leader when every spoofable item is assumed planted, if it differs.
+    pub planted_leader: Option<usize>,
+    /// The resulting level.
+    pub level: Level,
+}
+
+/// Measures the confidence of the judgement on `set` whose leader is `lead`.
+pub fn assess(set: &EvidenceSet, lead: usize) -> Basis {
+    let all = counted(set, &|_| true);
+    let informative: Vec<usize> = all
+        .iter()
+        .copied()
+        .filter(|&i| force(&discounted(&set.items[i])) > 1e-9)
+        .collect();
+    let kinds: BTreeSet<Kind> = informative.iter().map(|&i| set.items[i].kind).collect();
+    let groups: BTreeSet<&str> = informative
+        .iter()
+        .map(|&i| set.items[i].group.as_str())
+        .collect();
+    let mut fragile_to = Vec::new();
+    for g in &groups {
+        let p = posterior(set, &counted(set, &|it| it.group != *g));
+        let l = leading(&p);
+        if l != lead {
+            fragile_to.push((g.to_string(), l));
+        }
+    }
+    let spoofable_items = set.items.iter().filter(|i| i.spoofable).count();
+    let planted_leader = if spoofable_items > 0 {
+        let l = leading(&posterior(set, &counted(set, &|it| !it.spoofable)));
+        (l != lead).then_some(l)
+    } else {
+        None
+    };
+    let n = groups.len();
+    let level = if n >= 3 && kinds.len() >= 3 && fragile_to.is_empty() && planted_leader.is_none() {
+        Level::High
+    } else if n >= 2 && kinds.len() >= 2 && fragile_to.is_empty() {
+        Level::Moderate
+    } else {
+        Level::Low
+    };
+    Basis {
+        independent_sources: n,
+        kinds: kinds.into_iter().collect(),
+        fragile_to,
+        spoofable_items,
+        planted_leader,
+        level,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::evidence::parse;
+
+    fn set(items: &[(&str, &str, &str, bool, f64)]) -> EvidenceSet {
+        set_for(
+            &items
+                .iter()
+                .map(|(i, g, k, sp, a)| (*i, *g, *k, *sp, "a", *a))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    fn set_for(items: &[(&str, &str, &str, bool, &str, f64)]) -> EvidenceSet {
+        let mut text = String::from(
+            "format = \"relaytrace-evidence/1\"\n[[hypothesis]]\nid = \"a\"\nname = \"A\"\n[[hypothesis]]\nid = \"b\"\nname = \"B\"\n",
+        );
+        for (id, group, kind, spoofable, target, a) in items {
+            text.push_str(&format!(
+                "[[item]]\nid = \"{id}\"\ngroup = \"{group}\"\nkind = \"{kind}\"\nstatement = \"s\"\n\
+source = {{ name = \"n\", url = \"https://example.org\" }}\nreliability = \"B\"\ncredibility = 2\n\
+spoofable = {spoofable}\nlikelihoods = {{ {target} = {a}, otherwise = 0.1 }}\n"
+            ));
+        }
+        parse(&text, Path::new("t.toml")).unwrap()
+    }
+
+    fn level(s: &EvidenceSet) -> Basis {
+        let p = posterior(s, &counted(s, &|_| true));
+        assess(s, leading(&p))
+    }
+
+    #[test]
+    fn one_source_is_low_however_strong() {
+        let s = set(&[("x", "g", "malware", false, 0.99)]);
+        let b = level(&s);
+        assert_eq!(b.level, Level::Low);
+        assert_eq!(b.independent_sources, 1);
+    }
+
+    #[test]
+    fn two_items_of_one_group_are_one_source() {
+        let s = set(&[
+            ("x", "g", "malware", false, 0.9),
+            ("y", "g", "intent", false, 0.9),
+        ]);
+        assert_eq!(level(&s).independent_sources, 1);
+    }
+
+    #[test]
+    fn diverse_robust_sources_give_high_and_planting_lowers_it() {
+        let s = set(&[
+            ("x", "g1", "malware", false, 0.7),
+            ("y", "g2", "infrastructure", false, 0.7),
+            ("z", "g3", "intent", false, 0.7),
+        ]);
+        assert_eq!(level(&s).level, Level::High);
+        // Two spoofable items point at "a", one that cannot be planted at "b": with
+        // the spoofable ones assumed planted, "b" leads.
+        let s = set_for(&[
+            ("x", "g1", "malware", true, "a", 0.7),
+            ("y", "g2", "infrastructure", true, "a", 0.7),
+            ("z", "g3", "intent", false, "b", 0.4),
+        ]);
+        let b = level(&s);
+        assert_eq!(b.planted_leader, Some(1), "{b:?}");
+        assert_eq!(b.level, Level::Moderate, "{b:?}");
+    }
+
+    #[test]
+    fn a_leader_resting_on_one_group_is_fragile() {
+        let s = set_for(&[
+            ("x", "g1", "malware", false, "a", 0.95),
+            ("y", "g2", "infrastructure", false, "b", 0.3),
+        ]);
+        let b = level(&s);
+        assert_eq!(b.fragile_to.len(), 1, "{b:?}");
+        assert_eq!(b.fragile_to[0], ("g1".to_string(), 1));
+        assert_eq!(b.level, Level::Low);
+    }
+}
