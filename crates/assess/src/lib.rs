@@ -20,6 +20,9 @@ pub mod error;
 pub mod evidence;
 pub mod footprint;
 pub mod grade;
+pub mod judge;
+pub mod missing;
+pub mod trace_items;
 pub mod words;
 
 pub use error::AssessError;
