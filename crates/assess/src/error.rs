@@ -38,6 +38,9 @@ pub enum AssessError {
         /// What is wrong.
         reason: String,
     },
+    /// The case has no `evidence.toml`.
+    #[error("{0}: no evidence file; create one with `relaytrace evidence init --case DIR` (format in README.md, \"Assess\")")]
+    NoEvidence(PathBuf),
     /// A trace finding named in the ledger cannot be used.
     #[error("{path}: trace finding: {reason}")]
     BadTrace {

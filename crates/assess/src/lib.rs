@@ -15,6 +15,7 @@
 //!   [`requests`]: one Markdown request per holder; [`record`]: findings and ledger.
 
 pub mod confidence;
+pub mod edit;
 pub mod engine;
 pub mod error;
 pub mod evidence;
@@ -22,8 +23,71 @@ pub mod footprint;
 pub mod grade;
 pub mod judge;
 pub mod missing;
+pub mod record;
+pub mod report;
+pub mod requests;
 pub mod trace_items;
 pub mod words;
 
+use relaytrace_store::{digest::sha256_hex, Case};
+
 pub use error::AssessError;
 pub use evidence::EvidenceSet;
+pub use judge::{judge, Judgement, Verdict};
+pub use record::{log_evidence, record, Recorded};
+pub use report::Assessment;
+
+/// The evidence file of a case, relative to the case directory.
+pub const EVIDENCE_FILE: &str = "evidence.toml";
+
+/// Options of [`assess_case`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Only items published on or before this date (`YYYY-MM-DD`): the case as it
+    /// stood then.
+    pub as_of: Option<String>,
+}
+
+/// Assesses a case: reads `evidence.toml`, adds the items of the newest trace
+/// finding, judges, and ranks the missing evidence. Writes nothing; see
+/// [`record`] and [`log_evidence`].
+pub fn assess_case(case: &Case, opts: &Options) -> Result<Assessment, AssessError> {
+    let path = case.root().join(EVIDENCE_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(AssessError::NoEvidence(path));
+        }
+        Err(source) => return Err(AssessError::Io { path, source }),
+    };
+    let mut set = evidence::parse(&text, &path)?;
+    if let Some(d) = &opts.as_of {
+        if !evidence::is_date(d) {
+            return Err(AssessError::BadParameter {
+                name: "as-of",
+                reason: format!("{d:?} is not YYYY-MM-DD"),
+            });
+        }
+        set.as_of(d);
+    }
+    let trace = trace_items::load(case)?;
+    let gaps = match &trace {
+        Some(t) => {
+            let extra = trace_items::items(t, &set.hypotheses);
+            set.items.extend(extra);
+            trace_items::gaps(case, t)?
+        }
+        None => Vec::new(),
+    };
+    let judgement = judge(&set);
+    let cands = missing::candidates(&set, &gaps);
+    let missing = missing::rank(&set, &judgement, &cands);
+    Ok(Assessment {
+        set,
+        judgement,
+        missing,
+        evidence_sha256: sha256_hex(text.as_bytes()),
+        trace,
+        as_of: opts.as_of.clone(),
+    })
+}
