@@ -11,6 +11,13 @@
 //!   removed, and when every spoofable item is assumed planted (removed: an artefact
 //!   placed to frame someone says nothing about who placed it).
 //!
+//! "Changes" includes a near tie: the leader is only said to survive a removal when it
+//! still leads by at least [`MARGIN`] (1.5 : 1) over the runner-up, so a leader kept
+//! by an order-of-listing tie-break, or by one weak item, does not count as robust.
+//! An "independent source" likewise is a group whose counted item moves the odds
+//! between some two hypotheses by at least [`MIN_SOURCE_RATIO`] after its discount:
+//! a report that barely moves anything is not a source the judgement rests on.
+//!
 //! The rule: **high** needs ≥ 3 independent sources, ≥ 3 kinds and a leader that
 //! survives both tests; **moderate** needs ≥ 2 sources, ≥ 2 kinds and a leader that
 //! survives the removal of any one group; anything else is **low**. One source, or
@@ -18,8 +25,31 @@
 
 use std::collections::BTreeSet;
 
-use crate::engine::{counted, discounted, force, leading, posterior};
+use crate::engine::{counted, discounted, force, posterior};
 use crate::evidence::{EvidenceSet, Kind};
+
+/// How far the leader must stay ahead of the runner-up to count as unchanged.
+pub const MARGIN: f64 = 1.5;
+/// Smallest discounted max/min likelihood ratio for a group to count as a source.
+pub const MIN_SOURCE_RATIO: f64 = 1.5;
+
+/// Whether `lead` still leads `p` by at least [`MARGIN`]; otherwise the hypothesis
+/// that now leads or ties it (the best other one).
+pub fn survivor(p: &[f64], lead: usize) -> Result<(), usize> {
+    let (best_other, other_p) =
+        p.iter()
+            .enumerate()
+            .filter(|(i, _)| *i != lead)
+            .fold(
+                (lead, 0.0),
+                |acc, (i, x)| if *x > acc.1 { (i, *x) } else { acc },
+            );
+    if best_other == lead || p[lead] >= MARGIN * other_p {
+        Ok(())
+    } else {
+        Err(best_other)
+    }
+}
 
 /// The three confidence levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -58,12 +88,13 @@ pub struct Basis {
     pub independent_sources: usize,
     /// Kinds of evidence among them, sorted.
     pub kinds: Vec<Kind>,
-    /// Groups whose removal changes the leading hypothesis, with the new leader
-    /// (hypothesis index), sorted by group.
+    /// Groups whose removal changes the leading hypothesis (or leaves it less than
+    /// [`MARGIN`] ahead), with the hypothesis that then leads or ties it, by group.
     pub fragile_to: Vec<(String, usize)>,
     /// Number of spoofable items.
     pub spoofable_items: usize,
-    /// The leader when every spoofable item is assumed planted, if it differs.
+    /// The hypothesis that leads or ties when every spoofable item is assumed
+    /// planted, if the leader does not survive that.
     pub planted_leader: Option<usize>,
     /// The resulting level.
     pub level: Level,
@@ -75,7 +106,7 @@ pub fn assess(set: &EvidenceSet, lead: usize) -> Basis {
     let informative: Vec<usize> = all
         .iter()
         .copied()
-        .filter(|&i| force(&discounted(&set.items[i])) > 1e-9)
+        .filter(|&i| force(&discounted(&set.items[i])) >= MIN_SOURCE_RATIO.ln())
         .collect();
     let kinds: BTreeSet<Kind> = informative.iter().map(|&i| set.items[i].kind).collect();
     let groups: BTreeSet<&str> = informative
@@ -85,15 +116,13 @@ pub fn assess(set: &EvidenceSet, lead: usize) -> Basis {
     let mut fragile_to = Vec::new();
     for g in &groups {
         let p = posterior(set, &counted(set, &|it| it.group != *g));
-        let l = leading(&p);
-        if l != lead {
+        if let Err(l) = survivor(&p, lead) {
             fragile_to.push((g.to_string(), l));
         }
     }
     let spoofable_items = set.items.iter().filter(|i| i.spoofable).count();
     let planted_leader = if spoofable_items > 0 {
-        let l = leading(&posterior(set, &counted(set, &|it| !it.spoofable)));
-        (l != lead).then_some(l)
+        survivor(&posterior(set, &counted(set, &|it| !it.spoofable)), lead).err()
     } else {
         None
     };
@@ -146,6 +175,7 @@ spoofable = {spoofable}\nlikelihoods = {{ {target} = {a}, otherwise = 0.1 }}\n"
     }
 
     fn level(s: &EvidenceSet) -> Basis {
+        use crate::engine::leading;
         let p = posterior(s, &counted(s, &|_| true));
         assess(s, leading(&p))
     }
@@ -176,7 +206,9 @@ spoofable = {spoofable}\nlikelihoods = {{ {target} = {a}, otherwise = 0.1 }}\n"
         ]);
         assert_eq!(level(&s).level, Level::High);
         // Two spoofable items point at "a", one that cannot be planted at "b": with
-        // the spoofable ones assumed planted, "b" leads.
+        // the spoofable ones assumed planted, "b" leads; and since a spoofable item
+        // is as likely under "false flag" as under "a", the two tie, which is no
+        // robust lead at all.
         let s = set_for(&[
             ("x", "g1", "malware", true, "a", 0.7),
             ("y", "g2", "infrastructure", true, "a", 0.7),
@@ -184,7 +216,36 @@ spoofable = {spoofable}\nlikelihoods = {{ {target} = {a}, otherwise = 0.1 }}\n"
         ]);
         let b = level(&s);
         assert_eq!(b.planted_leader, Some(1), "{b:?}");
-        assert_eq!(b.level, Level::Moderate, "{b:?}");
+        assert!(!b.fragile_to.is_empty(), "{b:?}");
+        assert_eq!(b.level, Level::Low, "{b:?}");
+    }
+
+    #[test]
+    fn a_near_tie_is_not_survival() {
+        assert_eq!(survivor(&[0.5, 0.3, 0.2], 0), Ok(()));
+        assert_eq!(survivor(&[0.4, 0.35, 0.25], 0), Err(1));
+        assert_eq!(survivor(&[0.3, 0.5, 0.2], 0), Err(1));
+        assert_eq!(survivor(&[1.0], 0), Ok(()));
+    }
+
+    #[test]
+    fn weak_reports_are_not_sources() {
+        // D4 (weight 0.16) with 0.6 against 0.2: after the discount the ratio is
+        // about 1.25, below MIN_SOURCE_RATIO.
+        let s = set_for(&[("x", "g1", "outside-source", false, "a", 0.6)]);
+        let s = EvidenceSet {
+            items: s
+                .items
+                .into_iter()
+                .map(|mut i| {
+                    i.reliability = crate::grade::Reliability::D;
+                    i.credibility = crate::grade::Credibility::new(4).unwrap();
+                    i
+                })
+                .collect(),
+            ..s
+        };
+        assert_eq!(level(&s).independent_sources, 0);
     }
 
     #[test]

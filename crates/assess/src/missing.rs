@@ -22,7 +22,7 @@ use crate::engine::{discount, entropy_bits, force};
 use crate::evidence::{EvidenceSet, Item, Kind, Source, Special, Stated};
 use crate::grade::{Credibility, Reliability};
 use crate::judge::{judge, Judgement, Verdict};
-use crate::trace_items::{Gap, P_FOREIGN, P_OWN};
+use crate::trace_items::{Gap, P_FOREIGN, P_FRAMED, P_OWN};
 
 /// Items weighing less than this are candidates for corroboration.
 pub const WEAK_WEIGHT: f64 = 0.5;
@@ -117,16 +117,16 @@ fn footprint_outcomes(set: &EvidenceSet, place: &str) -> Vec<Outcome> {
         r.push(rest);
         rows.push(r);
     }
-    // A framer can route through the framed actor's networks: under "false flag"
-    // the hop is as likely inside a footprint as under that footprint's actor.
+    // A framer can route through the framed actor's networks, with a foothold
+    // there (P_FRAMED, shared among the footprints).
     if let Some(ff) = set
         .hypotheses
         .iter()
         .position(|h| h.special == Some(Special::FalseFlag) && h.origin.is_none())
     {
         let n = fp.len();
-        let each = 0.5 / n as f64;
-        rows[ff] = (0..n).map(|_| each).chain([0.5]).collect();
+        let each = P_FRAMED / n as f64;
+        rows[ff] = (0..n).map(|_| each).chain([1.0 - P_FRAMED]).collect();
     }
     let mut out: Vec<Outcome> = fp
         .iter()
@@ -155,7 +155,7 @@ fn window_text(w: &[(i64, i64)]) -> String {
     w.iter()
         .map(|(s, e)| {
             format!(
-                "{} to {}",
+                "{} to {} (UTC)",
                 relaytrace_model::format_iso8601_us(*s),
                 relaytrace_model::format_iso8601_us(*e)
             )
@@ -189,7 +189,7 @@ pub fn candidates(set: &EvidenceSet, gaps: &[Gap]) -> Vec<Candidate> {
         }
         out.push(Candidate {
             what: format!(
-                "flow records (NetFlow/IPFIX, firewall or Zeek conn logs) of {ip}{down} between {}, with every connection that reached {ip} in the same windows",
+                "flow records (NetFlow/IPFIX, firewall or Zeek conn logs) of {ip}{down} in {}, with every connection that reached {ip} in the same windows",
                 window_text(&g.windows)
             ),
             holder,

@@ -41,8 +41,16 @@ fn r4(x: f64) -> f64 {
     (x * 1e4).round() / 1e4
 }
 
+/// A percentage for people: whole numbers, except where the whole number would sit
+/// on an ICD 203 band edge and so contradict the word (0.5504 is "likely", and
+/// printed "55.0 %" rather than "55 %").
 fn pct(p: f64) -> String {
-    format!("{:.0} %", words::clamp(p) * 100.0)
+    let x = words::clamp(p) * 100.0;
+    if [5.0, 20.0, 45.0, 55.0, 80.0, 95.0].contains(&x.round()) {
+        format!("{x:.1} %")
+    } else {
+        format!("{x:.0} %")
+    }
 }
 
 impl Assessment {
@@ -296,22 +304,22 @@ impl Assessment {
         s.push_str("\nSensitivity:\n");
         let b = &j.basis;
         if b.fragile_to.is_empty() {
-            s.push_str("  the leading hypothesis stays the same when any one dependency group is removed\n");
+            s.push_str("  the leader stays ahead by at least 1.5 to 1 when any one dependency group is removed\n");
         } else {
             for (g, l) in &b.fragile_to {
                 s.push_str(&format!(
-                    "  without group {g}, {} would lead\n",
+                    "  without group {g}, {} would lead or come within 1.5 to 1 of the leader\n",
                     set.hypotheses[*l].id
                 ));
             }
         }
         match b.planted_leader {
             Some(l) => s.push_str(&format!(
-                "  if every spoofable item ({}) was planted, {} would lead\n",
+                "  if every spoofable item ({}) was planted, {} would lead or come within 1.5 to 1\n",
                 b.spoofable_items, set.hypotheses[l].id
             )),
             None => s.push_str(&format!(
-                "  if every spoofable item ({}) was planted, the leader would stay the same\n",
+                "  if every spoofable item ({}) was planted, the leader would stay ahead by at least 1.5 to 1\n",
                 b.spoofable_items
             )),
         }
@@ -412,10 +420,12 @@ fn basis_text(a: &Assessment) -> String {
             .join(", ")
     )];
     if b.fragile_to.is_empty() {
-        parts.push("the leader survives the removal of any one group".into());
+        parts.push(
+            "the leader stays ahead by at least 1.5 to 1 when any one group is removed".into(),
+        );
     } else {
         parts.push(format!(
-            "the leader changes without group(s) {}",
+            "the lead is lost or narrowed below 1.5 to 1 without group(s) {}",
             b.fragile_to
                 .iter()
                 .map(|(g, _)| g.as_str())
@@ -425,12 +435,13 @@ fn basis_text(a: &Assessment) -> String {
     }
     match b.planted_leader {
         Some(l) => parts.push(format!(
-            "with every spoofable item assumed planted, {} would lead",
+            "with every spoofable item assumed planted, the lead is lost or narrowed below 1.5 to 1 (runner-up: {})",
             a.set.hypotheses[l].id
         )),
-        None if b.spoofable_items > 0 => {
-            parts.push("the leader survives every spoofable item being assumed planted".into())
-        }
+        None if b.spoofable_items > 0 => parts.push(
+            "the leader stays ahead by at least 1.5 to 1 with every spoofable item assumed planted"
+                .into(),
+        ),
         None => {}
     }
     parts.join("; ")

@@ -35,6 +35,12 @@ use crate::grade::{Credibility, Reliability};
 pub const P_OWN: f64 = 0.5;
 /// P(the furthest visible hop is in a given footprint | an actor not operating it).
 pub const P_FOREIGN: f64 = 0.02;
+/// P(the furthest visible hop is in the framed actor's footprint | false flag):
+/// half of [`P_OWN`]. A framer can route through the framed actor's networks, but
+/// needs a foothold there, which is harder than planting a string or reusing a
+/// tool; so a hop inside a footprint favours its actor over a false flag by 2 : 1,
+/// not more.
+pub const P_FRAMED: f64 = 0.25;
 /// Padding around each session when a request names a time window: sensors' clocks
 /// and flow exporters' active timeouts (commonly 60 s) blur edges by about this much.
 pub const WINDOW_PAD_NS: i64 = 60_000_000_000;
@@ -371,24 +377,23 @@ pub fn origin_likelihoods(o: &TraceHop, hypotheses: &[Hypothesis]) -> (Vec<f64>,
             "its network is unknown (run `relaytrace enrich`), so it bears on no hypothesis".into(),
         );
     }
+    let n_fp = inside.iter().filter(|m| m.is_some()).count().max(1);
     let mut lik = Vec::with_capacity(hypotheses.len());
     for (i, h) in hypotheses.iter().enumerate() {
+        let framer = h.special == Some(Special::FalseFlag) && h.origin.is_none();
         let mut p = 1.0;
         for (j, m) in inside.iter().enumerate() {
             let Some(m) = m else { continue };
-            let q = if i == j { P_OWN } else { P_FOREIGN };
+            let q = if framer {
+                P_FRAMED / n_fp as f64
+            } else if i == j {
+                P_OWN
+            } else {
+                P_FOREIGN
+            };
             p *= if *m { q } else { 1.0 - q };
         }
-        // A framer can route through the framed actor's networks: as with every
-        // spoofable item, the false flag explains the hop as well as the best.
-        let _ = h;
         lik.push(p);
-    }
-    if let Some(ff) = hypotheses
-        .iter()
-        .position(|h| h.special == Some(Special::FalseFlag) && h.origin.is_none())
-    {
-        lik[ff] = lik.iter().copied().fold(0.0, f64::max);
     }
     let names: Vec<&str> = hypotheses
         .iter()
@@ -535,7 +540,9 @@ mod tests {
         assert!((o.likelihood[kp] - P_OWN * (1.0 - P_FOREIGN)).abs() < 1e-12);
         assert!((o.likelihood[cn] - P_FOREIGN * (1.0 - P_OWN)).abs() < 1e-12);
         assert!((o.likelihood[other] - P_FOREIGN * (1.0 - P_FOREIGN)).abs() < 1e-12);
-        assert_eq!(o.likelihood[ff], o.likelihood[kp]);
+        // Two footprints: the framer's P_FRAMED is shared between them.
+        let q = P_FRAMED / 2.0;
+        assert!((o.likelihood[ff] - q * (1.0 - q)).abs() < 1e-12);
     }
 
     #[test]

@@ -54,6 +54,11 @@ enum Command {
     Enrich(commands::enrich::EnrichArgs),
     /// Follow an attack from the victim back through relay hosts, with false-match probabilities.
     Trace(commands::trace::TraceArgs),
+    /// Weigh the evidence: probability per hypothesis (ICD 203 words), confidence, missing evidence.
+    Assess(commands::assess::AssessArgs),
+    /// Create, extend or list the case's evidence file (hypotheses and graded items).
+    #[command(subcommand)]
+    Evidence(commands::evidence::EvidenceCommand),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +73,8 @@ fn main() -> ExitCode {
         Command::Whois(args) => commands::whois::run(args),
         Command::Enrich(args) => commands::enrich::run(args),
         Command::Trace(args) => commands::trace::run(args),
+        Command::Assess(args) => commands::assess::run(args),
+        Command::Evidence(cmd) => commands::evidence::run(cmd),
     };
     match result {
         Ok(code) => code,
