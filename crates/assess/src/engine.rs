@@ -158,7 +158,7 @@ likelihoods = {{ a = {a}, otherwise = 0.1 }}\n",
         for w in [1.0, 0.85, 0.5, 0.2, 0.0] {
             let d = discount(&p, w);
             let r = d[0] / d[1];
-            assert!(r <= 8.0 + 1e-12 && r >= 1.0 && r < last, "w {w}: {r}");
+            assert!((1.0..=8.0 + 1e-12).contains(&r) && r < last, "w {w}: {r}");
             last = r;
         }
         assert!((discount(&p, 0.0)[0] / discount(&p, 0.0)[1] - 1.0).abs() < 1e-12);

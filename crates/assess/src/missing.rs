@@ -326,8 +326,9 @@ pub fn evaluate(set: &EvidenceSet, now: &Judgement, c: &Candidate) -> Effect {
     }
 }
 
-/// Every candidate evaluated, best first (entropy reduction, then chance of
-/// crossing, then id), at most [`MAX_CANDIDATES`].
+/// Every candidate evaluated, best first (chance of crossing the decision
+/// threshold, then entropy reduction, then id: what can change the decision comes
+/// before what only sharpens it), at most [`MAX_CANDIDATES`].
 pub fn rank(set: &EvidenceSet, now: &Judgement, cands: &[Candidate]) -> Vec<Effect> {
     let mut out: Vec<Effect> = cands.iter().map(|c| evaluate(set, now, c)).collect();
     out.sort_by(|a, b| {

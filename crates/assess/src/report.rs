@@ -191,18 +191,12 @@ impl Assessment {
             j.basis.level.as_str(),
             basis_text(self)
         ));
-        out.push(match j.verdict {
-            crate::judge::Verdict::Assessed => format!(
-                "Verdict: assessed (the policy needs \"{}\" and {} confidence).",
-                self.set.policy.min_words,
-                self.set.policy.min_confidence.as_str()
-            ),
-            crate::judge::Verdict::InsufficientEvidence => format!(
-                "Verdict: insufficient evidence (the policy needs \"{}\" and {} confidence).",
-                self.set.policy.min_words,
-                self.set.policy.min_confidence.as_str()
-            ),
-        });
+        out.push(format!(
+            "Verdict: {}. The policy asks for \"{}\" or above for the leading hypothesis. It also asks for {} confidence or above.",
+            j.verdict.as_str().replace('_', " "),
+            self.set.policy.min_words,
+            self.set.policy.min_confidence.as_str()
+        ));
         if let (crate::judge::Verdict::InsufficientEvidence, Some(e)) =
             (j.verdict, self.missing.first())
         {

@@ -370,7 +370,7 @@ pub fn origin_likelihoods(o: &TraceHop, hypotheses: &[Hypothesis]) -> (Vec<f64>,
                 .map(|f| f.contains(o.ip, o.asn, o.country.as_deref()))
         })
         .collect();
-    let any_inside = inside.iter().any(|x| *x == Some(true));
+    let any_inside = inside.contains(&Some(true));
     if !any_inside && o.asn.is_none() && o.country.is_none() {
         return (
             vec![1.0; hypotheses.len()],

@@ -60,6 +60,13 @@ fn demo_then_trace_json_is_the_recorded_finding() {
     let files: Vec<_> = fs::read_dir(tmp.path().join("demo-case/findings"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        // The demo's assess step writes assess-*.json next to it.
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("trace-")
+        })
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     assert_eq!(fs::read_to_string(&files[0]).unwrap(), json);

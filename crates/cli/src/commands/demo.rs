@@ -13,6 +13,14 @@ use super::case::{run as run_case, CaseCommand, ReportFormat};
 use super::conns::{run as run_conns, ConnsArgs};
 use super::trace::{run as run_trace, TraceArgs};
 
+// ---- assess step (issue 5) -----------------------------------------------------
+use super::assess::{run as run_assess, AssessArgs, AssessFormat};
+
+/// Evidence from public reporting on the 2014 attack on Sony Pictures (cited per
+/// item), copied into the demo case by the assess step. See demo/README.md.
+const DEMO_EVIDENCE: &str = include_str!("../../../../demo/evidence.toml");
+// ---------------------------------------------------------------------------------
+
 /// The demo inputs, compiled in so the demo runs from the binary alone:
 /// (file name, vantage, content). See demo/README.md.
 const DEMO_INPUTS: [(&str, &str, &str); 2] = [
@@ -36,8 +44,9 @@ const DEMO_NAME: &str = "relaytrace-demo";
 #[command(
     after_help = "Writes the demo inputs (demo/ in the source tree) next to the case, \
 creates the case (replacing an earlier demo case at the same place, never anything else), \
-ingests them with their vantages, verifies the case, lists its connections and traces the \
-attack from the victim 203.0.113.7 upstream.\n\n\
+ingests them with their vantages, verifies the case, lists its connections, traces the \
+attack from the victim 203.0.113.7 upstream, and assesses the evidence of demo/evidence.toml \
+(public reporting on the 2014 Sony Pictures attack).\n\n\
 Example:\n  relaytrace demo --case ./demo-case"
 )]
 pub struct DemoArgs {
@@ -108,9 +117,35 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         dir: dir.clone(),
         format: ReportFormat::Text,
     })?;
+    demo_assess(&case)?;
     Ok(if report.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+// ---- assess step (issue 5), kept apart: the demo scenario will be reworked -------
+/// Copies demo/evidence.toml into the case (logged in the ledger with its digest)
+/// and prints the assessment twice: with the evidence published by the end of 2014,
+/// when a security firm was pointing at an insider, and with everything since.
+fn demo_assess(case: &Case) -> Result<()> {
+    let dir = case.root().to_path_buf();
+    let path = dir.join(relaytrace_assess::EVIDENCE_FILE);
+    fs::write(&path, DEMO_EVIDENCE).with_context(|| format!("writing {}", path.display()))?;
+    relaytrace_assess::log_evidence(case, "copy", None)?;
+    for (title, as_of) in [
+        ("as it stood on 2014-12-31", Some("2014-12-31")),
+        ("with all the evidence in demo/evidence.toml", None),
+    ] {
+        println!("\n== assess: the 2014 Sony Pictures attack, {title}");
+        run_assess(AssessArgs {
+            case: dir.clone(),
+            format: AssessFormat::Text,
+            explain: false,
+            requests: None,
+            as_of: as_of.map(str::to_string),
+        })?;
+    }
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! `relaytrace evidence`: create, extend and list the case's evidence file.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -22,7 +22,7 @@ pub enum EvidenceCommand {
     },
     /// Add a hypothesis or an evidence item (checked before anything is written).
     #[command(subcommand)]
-    Add(AddCommand),
+    Add(Box<AddCommand>),
     /// List hypotheses and items with their grades and weights.
     List {
         /// The case directory.
@@ -141,7 +141,7 @@ fn pairs(v: &[String], flag: &str) -> Result<Vec<(String, f64)>> {
 
 /// Appends `block` to the case's evidence file after checking the result, then
 /// logs the change.
-fn append(case: &PathBuf, block: &str, item: &str) -> Result<()> {
+fn append(case: &Path, block: &str, item: &str) -> Result<()> {
     let c = Case::open(case)?;
     let path = c.root().join(EVIDENCE_FILE);
     let mut text = match fs::read_to_string(&path) {
@@ -172,35 +172,37 @@ pub fn run(cmd: EvidenceCommand) -> Result<ExitCode> {
             log_evidence(&c, "init", None)?;
             println!("created {}", path.display());
         }
-        EvidenceCommand::Add(AddCommand::Hypothesis(a)) => {
-            let h = NewHypothesis {
-                id: a.id.clone(),
-                name: a.name,
-                prior: a.prior,
-                countries: a.countries,
-                asns: a.asns,
-                prefixes: a.prefixes,
-            };
-            append(&a.case, &hypothesis_block(&h), &a.id)?;
-        }
-        EvidenceCommand::Add(AddCommand::Item(a)) => {
-            let it = NewItem {
-                id: a.id.clone(),
-                kind: a.kind,
-                statement: a.statement,
-                source: a.source,
-                url: a.url,
-                date: a.date,
-                reliability: a.reliability,
-                credibility: a.credibility,
-                group: a.group,
-                spoofable: a.spoofable,
-                likelihoods: pairs(&a.p, "p")?,
-                lr: pairs(&a.lr, "lr")?,
-                holder: a.holder,
-            };
-            append(&a.case, &item_block(&it), &a.id)?;
-        }
+        EvidenceCommand::Add(add) => match *add {
+            AddCommand::Hypothesis(a) => {
+                let h = NewHypothesis {
+                    id: a.id.clone(),
+                    name: a.name,
+                    prior: a.prior,
+                    countries: a.countries,
+                    asns: a.asns,
+                    prefixes: a.prefixes,
+                };
+                append(&a.case, &hypothesis_block(&h), &a.id)?;
+            }
+            AddCommand::Item(a) => {
+                let it = NewItem {
+                    id: a.id.clone(),
+                    kind: a.kind,
+                    statement: a.statement,
+                    source: a.source,
+                    url: a.url,
+                    date: a.date,
+                    reliability: a.reliability,
+                    credibility: a.credibility,
+                    group: a.group,
+                    spoofable: a.spoofable,
+                    likelihoods: pairs(&a.p, "p")?,
+                    lr: pairs(&a.lr, "lr")?,
+                    holder: a.holder,
+                };
+                append(&a.case, &item_block(&it), &a.id)?;
+            }
+        },
         EvidenceCommand::List { case } => {
             let c = Case::open(&case)?;
             let path = c.root().join(EVIDENCE_FILE);
