@@ -14,6 +14,7 @@
 //! - [`report`]: the finding (JSON) and its text, Markdown and `--explain` views;
 //!   [`requests`]: one Markdown request per holder; [`record`]: findings and ledger.
 
+pub mod attack;
 pub mod confidence;
 pub mod edit;
 pub mod engine;
