@@ -29,6 +29,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::AssessError;
+use crate::evidence::{EvidenceSet, Item, Special, Stated, MAX_LR};
 
 /// Weight of a group's own profile against the background when it acts.
 pub const LAMBDA: f64 = 0.5;
@@ -71,6 +72,8 @@ pub struct AttackData {
     pub uses: Vec<Use>,
     /// Citations of every relationship whose source is a campaign, by campaign.
     pub campaign_citations: BTreeMap<String, BTreeSet<String>>,
+    /// ATT&CK id → STIX id, for techniques and software.
+    pub ids: BTreeMap<String, String>,
 }
 
 /// The `(Citation: X)` names in a description.
@@ -176,6 +179,14 @@ pub fn load(dir: &Path) -> Result<AttackData, AssessError> {
             _ => {}
         }
     }
+    for (file, key) in [
+        ("attack-patterns-lookup-v18.1.json", "attack_patterns"),
+        ("software-lookup-v18.1.json", "software"),
+    ] {
+        for x in read(dir, file, key)?.iter().filter(|x| live(x)) {
+            data.ids.insert(s(x, "external_id"), s(x, "stix_id"));
+        }
+    }
     data.groups
         .sort_by(|a, b| a.external_id.cmp(&b.external_id));
     data.campaigns
@@ -258,23 +269,30 @@ impl Profiles {
         (n as f64 + 1.0) / (self.profiles.len() as f64 + 2.0)
     }
 
+    /// The tempered likelihood ratio of `query` for group `g` against an actor not
+    /// in ATT&CK (module documentation).
+    pub fn ratio(&self, g: usize, query: &BTreeSet<String>) -> f64 {
+        let n = query.len().max(1) as f64;
+        let p = &self.profiles[g];
+        let l: f64 = query
+            .iter()
+            .map(|i| {
+                let fi = self.prevalence(i);
+                let own = if p.contains(i) { 1.0 } else { 0.0 };
+                ((LAMBDA * own + (1.0 - LAMBDA) * fi) / fi).ln()
+            })
+            .sum();
+        (l / n.sqrt()).exp()
+    }
+
     /// Posterior over the groups and, last, "an actor not in ATT&CK", for the
     /// observed `query` (module documentation).
     pub fn posterior(&self, query: &BTreeSet<String>) -> Vec<f64> {
         let g = self.profiles.len();
-        let mut logp = Vec::with_capacity(g + 1);
-        let n = query.len().max(1) as f64;
-        let temper = 1.0 / n.sqrt();
         let prior_group = ((1.0 - PRIOR_UNKNOWN) / g.max(1) as f64).ln();
-        let f: Vec<(&String, f64)> = query.iter().map(|i| (i, self.prevalence(i))).collect();
-        for p in &self.profiles {
-            let mut l = 0.0;
-            for (i, fi) in &f {
-                let own = if p.contains(*i) { 1.0 } else { 0.0 };
-                l += ((LAMBDA * own + (1.0 - LAMBDA) * fi) / fi).ln();
-            }
-            logp.push(prior_group + temper * l);
-        }
+        let mut logp: Vec<f64> = (0..g)
+            .map(|k| prior_group + self.ratio(k, query).ln())
+            .collect();
         logp.push(PRIOR_UNKNOWN.ln());
         crate::engine::normalise_logs(&logp)
     }
@@ -287,6 +305,69 @@ impl Profiles {
             .map(|p| query.iter().filter(|i| p.contains(*i)).count())
             .collect()
     }
+}
+
+/// Computes the ratios of every `attack = {...}` item of `set` from the group
+/// profiles: per hypothesis, the largest [`Profiles::ratio`] among its
+/// `attack_groups`; 1 for hypotheses without groups (an actor ATT&CK does not
+/// profile); for a spoofable item, "false flag" as likely as the best (tools and
+/// techniques can be borrowed). Ratios are kept within 1e-6..1e6.
+pub fn resolve(data: &AttackData, set: &mut EvidenceSet) -> Result<(), AssessError> {
+    let profiles = data.profiles(Items::TechniquesAndSoftware, &BTreeSet::new());
+    let group_index: BTreeMap<&str, usize> = data
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.external_id.as_str(), i))
+        .collect();
+    let bad = |item: &Item, reason: String| AssessError::Invalid {
+        path: crate::EVIDENCE_FILE.into(),
+        line: item.line,
+        at: format!("item {:?} field \"attack\"", item.id),
+        reason,
+    };
+    let hyps = set.hypotheses.clone();
+    for item in set.items.iter_mut().filter(|i| i.stated == Stated::Attack) {
+        let Some(q) = item.attack.clone() else {
+            continue;
+        };
+        let mut query = BTreeSet::new();
+        for ext in q.techniques.iter().chain(&q.software) {
+            let stix = data
+                .ids
+                .get(ext)
+                .ok_or_else(|| bad(item, format!("{ext} is not in ATT&CK v18.1")))?;
+            query.insert(stix.clone());
+        }
+        let mut v = Vec::with_capacity(hyps.len());
+        for h in &hyps {
+            let mut best: Option<f64> = None;
+            for gid in &h.attack_groups {
+                let g = *group_index.get(gid.as_str()).ok_or_else(|| {
+                    bad(
+                        item,
+                        format!("hypothesis {:?}: group {gid} is not in ATT&CK v18.1", h.id),
+                    )
+                })?;
+                let r = profiles.ratio(g, &query);
+                best = Some(best.map_or(r, |b: f64| b.max(r)));
+            }
+            v.push(best.unwrap_or(1.0));
+        }
+        if item.spoofable {
+            let max = v.iter().copied().fold(0.0, f64::max);
+            for (x, h) in v.iter_mut().zip(&hyps) {
+                if h.special == Some(Special::FalseFlag) && h.attack_groups.is_empty() {
+                    *x = max;
+                }
+            }
+        }
+        for x in &mut v {
+            *x = x.clamp(1.0 / MAX_LR, MAX_LR);
+        }
+        item.likelihood = v;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -308,7 +389,7 @@ mod tests {
     fn data() -> AttackData {
         let g = |id: &str| Actor {
             stix_id: format!("intrusion-set--{id}"),
-            external_id: id.into(),
+            external_id: format!("G000{}", &id[1..]),
             name: id.into(),
             attributed_to: None,
         };
@@ -329,7 +410,41 @@ mod tests {
                 u("G2", "other", &["r2"]),
             ],
             campaign_citations: BTreeMap::new(),
+            ids: [
+                ("T1", "attack-pattern--common"),
+                ("T2", "attack-pattern--rare"),
+            ]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
         }
+    }
+
+    #[test]
+    fn items_get_ratios_from_the_hypotheses_groups() {
+        let text = "format = \"relaytrace-evidence/1\"\n\
+[[hypothesis]]\nid = \"a\"\nname = \"A\"\nattack_groups = [\"G0001\"]\n\
+[[hypothesis]]\nid = \"b\"\nname = \"B\"\nattack_groups = [\"G0002\", \"G0003\"]\n\
+[[item]]\nid = \"ttp\"\nkind = \"tradecraft\"\nstatement = \"s\"\n\
+source = { name = \"n\", url = \"https://example.org\" }\nreliability = \"B\"\ncredibility = 2\n\
+spoofable = true\nattack = { techniques = [\"T2\"] }\n"
+            .replace("[\"T2\"]", "[\"T0002\"]");
+        let mut set = crate::evidence::parse(&text, std::path::Path::new("e.toml")).unwrap();
+        let mut d = data();
+        d.ids.insert("T0002".into(), "attack-pattern--rare".into());
+        resolve(&d, &mut set).unwrap();
+        let v = &set.items[0].likelihood;
+        // G1 uses the rare technique; G2 and G3 do not; other has no group (1);
+        // the false flag (spoofable) matches the best.
+        assert!(v[0] > 1.0 && v[1] < 1.0, "{v:?}");
+        let ff = set.index_of("false-flag").unwrap();
+        let other = set.index_of("other").unwrap();
+        assert_eq!(v[ff], v[0]);
+        assert_eq!(v[other], 1.0);
+        // An id not in the data is refused with the item named.
+        set.items[0].attack.as_mut().unwrap().techniques = vec!["T9999".into()];
+        let e = resolve(&d, &mut set).unwrap_err().to_string();
+        assert!(e.contains("item \"ttp\"") && e.contains("T9999"), "{e}");
     }
 
     #[test]

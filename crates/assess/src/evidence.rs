@@ -112,6 +112,9 @@ pub struct Hypothesis {
     pub origin: Option<Footprint>,
     /// Built-in meaning, if any.
     pub special: Option<Special>,
+    /// ATT&CK group ids (`G0032`) whose profiles stand for this hypothesis when
+    /// tradecraft items list ATT&CK techniques and software.
+    pub attack_groups: Vec<String>,
 }
 
 /// Where an item's statement comes from.
@@ -134,6 +137,21 @@ pub enum Stated {
     Ratios,
     /// Made by relaytrace from a trace finding.
     Trace,
+    /// `attack = {...}`: ratios computed from ATT&CK group profiles
+    /// ([`crate::attack::resolve`]); all 1 until then.
+    Attack,
+}
+
+/// ATT&CK technique and software ids observed (`attack = {...}` of an item).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttackQuery {
+    /// Technique ids (`T1485`, `T1561.002`).
+    #[serde(default)]
+    pub techniques: Vec<String>,
+    /// Software ids (`S0365`).
+    #[serde(default)]
+    pub software: Vec<String>,
 }
 
 /// One evidence item, resolved against the hypotheses.
@@ -167,6 +185,8 @@ pub struct Item {
     pub holder: Option<String>,
     /// What to ask that holder for.
     pub request: Option<String>,
+    /// ATT&CK ids observed, for [`Stated::Attack`] items.
+    pub attack: Option<AttackQuery>,
     /// 1-based line in the file (0 for items made from a trace).
     pub line: usize,
 }
@@ -249,6 +269,8 @@ struct RawHypothesis {
     name: String,
     prior: Option<f64>,
     origin: Option<Footprint>,
+    #[serde(default)]
+    attack_groups: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -275,6 +297,23 @@ struct RawItem {
     lr: Option<BTreeMap<String, f64>>,
     holder: Option<String>,
     request: Option<String>,
+    attack: Option<AttackQuery>,
+}
+
+/// Whether `s` is an ATT&CK id with prefix `p` (`T1485`, `T1561.002`, `S0365`,
+/// `G0032`): the letter, four digits, and for techniques an optional `.NNN`.
+pub fn is_attack_id(s: &str, p: char) -> bool {
+    let Some(rest) = s.strip_prefix(p) else {
+        return false;
+    };
+    let (main, sub) = match rest.split_once('.') {
+        Some((m, x)) if p == 'T' => (m, Some(x)),
+        Some(_) => return false,
+        None => (rest, None),
+    };
+    main.len() == 4
+        && main.bytes().all(|b| b.is_ascii_digit())
+        && sub.is_none_or(|x| x.len() == 3 && x.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Key of `likelihoods` that gives the value for every hypothesis not named.
@@ -326,6 +365,7 @@ fn default_hypothesis(id: &str) -> Hypothesis {
         prior: 1.0,
         origin: None,
         special: Some(special),
+        attack_groups: Vec::new(),
     }
 }
 
@@ -460,12 +500,20 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
         if h.name.trim().is_empty() {
             return Err(bad(line, format!("{at} field \"name\""), "is empty".into()));
         }
+        if let Some(bad_id) = h.attack_groups.iter().find(|g| !is_attack_id(g, 'G')) {
+            return Err(bad(
+                line,
+                format!("{at} field \"attack_groups\""),
+                format!("{bad_id:?} is not an ATT&CK group id (G and four digits)"),
+            ));
+        }
         hypotheses.push(Hypothesis {
             id: id.clone(),
             name: h.name.clone(),
             prior,
             origin: h.origin.clone(),
             special: special_of(id),
+            attack_groups: h.attack_groups.clone(),
         });
     }
     for d in [FALSE_FLAG, RENTED, OTHER] {
@@ -565,7 +613,36 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
                 Some(s)
             }
         };
+        if let Some(q) = &it.attack {
+            if it.likelihoods.is_some() || it.lr.is_some() {
+                return Err(bad(
+                    line,
+                    at,
+                    "give one of likelihoods, lr or attack".into(),
+                ));
+            }
+            if q.techniques.is_empty() && q.software.is_empty() {
+                return Err(bad(
+                    line,
+                    field("attack"),
+                    "lists no technique or software".into(),
+                ));
+            }
+            let bad_id = q
+                .techniques
+                .iter()
+                .find(|t| !is_attack_id(t, 'T'))
+                .or_else(|| q.software.iter().find(|x| !is_attack_id(x, 'S')));
+            if let Some(b) = bad_id {
+                return Err(bad(
+                    line,
+                    field("attack"),
+                    format!("{b:?} is not an ATT&CK technique (T1234, T1234.001) or software (S1234) id"),
+                ));
+            }
+        }
         let (likelihood, stated) = match (it.likelihoods, it.lr) {
+            _ if it.attack.is_some() => (vec![1.0; hypotheses.len()], Stated::Attack),
             (Some(_), Some(_)) => {
                 return Err(bad(line, at, "give either likelihoods or lr, not both".into()))
             }
@@ -573,7 +650,7 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
                 return Err(bad(
                     line,
                     at,
-                    "needs likelihoods = { <hypothesis> = P(observation | hypothesis), ..., otherwise = p } or lr = { <hypothesis> = ratio, ... }".into(),
+                    "needs likelihoods = { <hypothesis> = P(observation | hypothesis), ..., otherwise = p }, lr = { <hypothesis> = ratio, ... } or attack = { techniques = [...], software = [...] }".into(),
                 ))
             }
             (Some(map), None) => {
@@ -656,6 +733,7 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
             factor: 1.0,
             holder: it.holder,
             request: it.request,
+            attack: it.attack,
             line,
         });
     }
@@ -830,6 +908,26 @@ likelihoods = { a = 0.6, otherwise = 0.1 }
         let mut e = parse_str(MINIMAL).unwrap();
         e.as_of("2016-02-24");
         assert_eq!(e.items.len(), 1);
+    }
+
+    #[test]
+    fn attack_items_and_groups_are_checked() {
+        let s = MINIMAL
+            .replace(
+                "name = \"Actor A\"",
+                "name = \"Actor A\"\nattack_groups = [\"G0032\"]",
+            )
+            .replace(
+                "likelihoods = { a = 0.6, otherwise = 0.1 }",
+                "attack = { techniques = [\"T1485\", \"T1561.002\"], software = [\"S0365\"] }",
+            );
+        let e = parse_str(&s).unwrap();
+        assert_eq!(e.hypotheses[0].attack_groups, ["G0032"]);
+        assert_eq!(e.items[0].stated, Stated::Attack);
+        assert_eq!(e.items[0].attack.as_ref().unwrap().software, ["S0365"]);
+        assert!(err(&s.replace("T1485", "T14")).contains("not an ATT&CK technique"));
+        assert!(err(&s.replace("G0032", "APT38")).contains("not an ATT&CK group id"));
+        assert!(is_attack_id("T1561.002", 'T') && !is_attack_id("S0365.001", 'S'));
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct Options {
     /// Only items published on or before this date (`YYYY-MM-DD`): the case as it
     /// stood then.
     pub as_of: Option<String>,
+    /// ATT&CK data directory (from `.ci/fetch-attack.sh`), needed when items list
+    /// ATT&CK ids (`attack = {...}`).
+    pub attack_data: Option<std::path::PathBuf>,
 }
 
 /// Assesses a case: reads `evidence.toml`, adds the items of the newest trace
@@ -70,6 +73,17 @@ pub fn assess_case(case: &Case, opts: &Options) -> Result<Assessment, AssessErro
             });
         }
         set.as_of(d);
+    }
+    if set
+        .items
+        .iter()
+        .any(|i| i.stated == evidence::Stated::Attack)
+    {
+        let dir = opts.attack_data.as_ref().ok_or(AssessError::BadParameter {
+            name: "attack-data",
+            reason: "evidence items list ATT&CK ids: pass --attack-data DIR or set RELAYTRACE_ATTACK_DATA (bash .ci/fetch-attack.sh fetches ATT&CK v18.1)".into(),
+        })?;
+        attack::resolve(&attack::load(dir)?, &mut set)?;
     }
     let trace = trace_items::load(case)?;
     let gaps = match &trace {

@@ -215,7 +215,7 @@ pub fn candidates(set: &EvidenceSet, gaps: &[Gap]) -> Vec<Candidate> {
             .likelihood
             .iter()
             .map(|x| match it.stated {
-                Stated::Ratios => x / max * 0.8,
+                Stated::Ratios | Stated::Attack => x / max * 0.8,
                 _ => *x,
             })
             .map(|x| x.clamp(0.001, 0.999))
@@ -291,6 +291,7 @@ pub fn outcome_item(c: &Candidate, o: &Outcome) -> Item {
         factor: 1.0,
         holder: None,
         request: None,
+        attack: None,
         line: 0,
     }
 }

@@ -304,6 +304,7 @@ pub fn items(finding: &TraceFinding, hypotheses: &[Hypothesis]) -> Vec<Item> {
         factor,
         holder: None,
         request: None,
+        attack: None,
         line: 0,
     };
     let mut out = Vec::new();

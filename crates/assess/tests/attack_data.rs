@@ -69,3 +69,34 @@ fn attack_v18_1_campaigns_and_leakage_control() {
     let share = top1 as f64 / n as f64;
     assert!(share < 0.25, "baseline top-1 {top1}/{n}");
 }
+
+#[test]
+fn items_listing_lazarus_techniques_favour_the_lazarus_hypothesis() {
+    let Some(dir) = data_dir() else { return };
+    let d = load(&dir).expect("ATT&CK data loads");
+    let text = r#"
+format = "relaytrace-evidence/1"
+[[hypothesis]]
+id = "kp"
+name = "Lazarus"
+attack_groups = ["G0032"]
+[[hypothesis]]
+id = "apt28"
+name = "APT28"
+attack_groups = ["G0007"]
+[[item]]
+id = "ttps"
+kind = "tradecraft"
+statement = "Data destruction and disk structure wipe"
+source = { name = "test", url = "https://example.org" }
+reliability = "B"
+credibility = 2
+attack = { techniques = ["T1485", "T1561.002"] }
+"#;
+    let mut set = relaytrace_assess::evidence::parse(text, std::path::Path::new("e.toml")).unwrap();
+    relaytrace_assess::attack::resolve(&d, &mut set).unwrap();
+    let v = &set.items[0].likelihood;
+    let other = set.index_of("other").unwrap();
+    assert!(v[0] > v[other], "{v:?}");
+    assert!(v[0] > v[1], "{v:?}");
+}

@@ -39,6 +39,12 @@ fn pattern_ok(pattern: &str, s: &str) -> bool {
                     }
                 })
         }
+        "^G[0-9]{4}$" | "^S[0-9]{4}$" => {
+            s.len() == 5
+                && s.as_bytes()[0] == pattern.as_bytes()[1]
+                && s[1..].bytes().all(|b| b.is_ascii_digit())
+        }
+        "^T[0-9]{4}(\\.[0-9]{3})?$" => relaytrace_assess::evidence::is_attack_id(s, 'T'),
         other => panic!("pattern {other} not covered by the test validator"),
     }
 }

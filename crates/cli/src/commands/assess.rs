@@ -49,6 +49,10 @@ pub struct AssessArgs {
     /// Use only evidence published on or before this date (YYYY-MM-DD).
     #[arg(long, value_name = "DATE")]
     pub as_of: Option<String>,
+    /// ATT&CK v18.1 data directory (from .ci/fetch-attack.sh), for items with
+    /// `attack = {...}` [default: $RELAYTRACE_ATTACK_DATA].
+    #[arg(long, value_name = "DIR")]
+    pub attack_data: Option<PathBuf>,
 }
 
 /// Runs `assess`.
@@ -56,6 +60,11 @@ pub fn run(args: AssessArgs) -> Result<ExitCode> {
     let case = Case::open(&args.case)?;
     let opts = Options {
         as_of: args.as_of.clone(),
+        attack_data: args.attack_data.clone().or_else(|| {
+            std::env::var_os("RELAYTRACE_ATTACK_DATA")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        }),
     };
     let a = assess_case(&case, &opts)?;
     if log_evidence(&case, "edited", None)? {

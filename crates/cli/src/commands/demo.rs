@@ -145,6 +145,7 @@ fn demo_assess(case: &Case) -> Result<()> {
             explain: false,
             requests: None,
             as_of: as_of.map(str::to_string),
+            attack_data: None,
         })?;
     }
     Ok(())
