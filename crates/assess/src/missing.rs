@@ -21,7 +21,7 @@
 use crate::engine::{discount, entropy_bits, force};
 use crate::evidence::{EvidenceSet, Item, Kind, Source, Special, Stated};
 use crate::grade::{Credibility, Reliability};
-use crate::judge::{judge, Judgement, Verdict};
+use crate::judge::{judge, Judgement};
 use crate::trace_items::{Gap, P_FOREIGN, P_FRAMED, P_OWN};
 
 /// Items weighing less than this are candidates for corroboration.
@@ -343,11 +343,6 @@ pub fn rank(set: &EvidenceSet, now: &Judgement, cands: &[Candidate]) -> Vec<Effe
     });
     out.truncate(MAX_CANDIDATES);
     out
-}
-
-/// Whether `v` says the case is settled.
-pub fn settled(v: Verdict) -> bool {
-    v == Verdict::Assessed
 }
 
 #[cfg(test)]
