@@ -57,6 +57,11 @@ enum Command {
     /// Plan blocks from the findings (policy, allowlist, collateral) and render them for nftables, iptables, BGP, lists, STIX.
     #[command(subcommand)]
     Block(commands::block::BlockCommand),
+    /// Weigh the evidence: probability per hypothesis (ICD 203 words), confidence, missing evidence.
+    Assess(commands::assess::AssessArgs),
+    /// Create, extend or list the case's evidence file (hypotheses and graded items).
+    #[command(subcommand)]
+    Evidence(commands::evidence::EvidenceCommand),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +77,8 @@ fn main() -> ExitCode {
         Command::Enrich(args) => commands::enrich::run(args),
         Command::Trace(args) => commands::trace::run(args),
         Command::Block(cmd) => commands::block::run(cmd),
+        Command::Assess(args) => commands::assess::run(args),
+        Command::Evidence(cmd) => commands::evidence::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -70,6 +70,7 @@ fn demo_then_trace_json_is_the_recorded_finding() {
     let files: Vec<_> = fs::read_dir(tmp.path().join("demo-case/findings"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        // The demo also writes assess-*.json and block-plan-*.json there.
         .filter(|p| {
             p.file_name()
                 .unwrap()

@@ -17,10 +17,15 @@ use clap::Args;
 use relaytrace_ingest::ReadOptions;
 use relaytrace_store::{verify, Case, IngestOptions};
 
+use super::assess::{run as run_assess, AssessArgs, AssessFormat};
 use super::case::{run as run_case, CaseCommand, ReportFormat};
 use super::conns::{run as run_conns, ConnsArgs};
 use super::data::{update_defaults, DataDirArg};
 use super::trace::{run as run_trace, TraceArgs};
+
+/// Evidence from public reporting on the 2014 attack on Sony Pictures (cited per item),
+/// copied into the demo case before the first assessment. See demo/README.md.
+const DEMO_EVIDENCE: &str = include_str!("../../../../demo/evidence.toml");
 
 /// One bundled capture: file name, vantage, what it stands for, content (gzip pcap).
 struct DemoInput {
@@ -69,7 +74,9 @@ the same place and never anything else. Stage 1 ingests the victim's network cap
 capture of relay2, enriches every address (fetching the pinned public datasets with `data \
 update` first if no snapshot is installed, unless --offline), verifies the case and traces from \
 the victim 12.133.7.10 upstream: the chain ends at relay1, with no data beyond it. Stage 2 \
-ingests relay1's network capture and traces again: the chain reaches the origin.\n\n\
+ingests relay1's network capture and traces again: the chain reaches the origin. After each \
+trace, the evidence of demo/evidence.toml (public reporting on the 2014 Sony Pictures attack, \
+cited per item) is assessed with the trace's findings; the demo ends with the block plan.\n\n\
 Example:\n  relaytrace demo --case ./demo-case\n  relaytrace demo --case ./demo-case --offline"
 )]
 pub struct DemoArgs {
@@ -142,6 +149,27 @@ fn enrich(dir: &Path, data: &DataDirArg, offline: bool) -> Result<()> {
     Ok(())
 }
 
+/// Copies demo/evidence.toml into the case, logged in the ledger with its digest.
+fn write_evidence(case: &Case) -> Result<()> {
+    let path = case.root().join(relaytrace_assess::EVIDENCE_FILE);
+    fs::write(&path, DEMO_EVIDENCE).with_context(|| format!("writing {}", path.display()))?;
+    relaytrace_assess::log_evidence(case, "copy", None)?;
+    Ok(())
+}
+
+/// Prints the assessment of the case as it stands (recorded in findings/).
+fn assess(dir: &Path) -> Result<()> {
+    run_assess(AssessArgs {
+        case: dir.to_path_buf(),
+        format: AssessFormat::Text,
+        explain: false,
+        requests: None,
+        as_of: None,
+        attack_data: None,
+    })?;
+    Ok(())
+}
+
 /// Runs `demo`.
 pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let dir = &args.case;
@@ -176,12 +204,17 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     run_conns(ConnsArgs::for_host(dir.clone(), "200.87.112.10".parse()?))?;
     println!("\n== stage 1 trace: from the victim {VICTIM} upstream");
     run_trace(TraceArgs::for_victim(dir.clone(), VICTIM))?;
+    write_evidence(&case)?;
+    println!("\n== stage 1 assess: the evidence file (public reporting on the 2014 Sony Pictures attack) and the trace so far");
+    assess(dir)?;
 
     println!("\n== stage 2: relay1's operator answers with its network capture");
     ingest_all(&case, &inputs_dir, &STAGE_TWO, &mut read_options)?;
     enrich(dir, &args.data, true)?;
     println!("\n== stage 2 trace: from the victim {VICTIM} upstream");
     run_trace(TraceArgs::for_victim(dir.clone(), VICTIM))?;
+    println!("\n== stage 2 assess: the same evidence file and the longer chain");
+    assess(dir)?;
 
     let report = verify(&case)?;
     println!(

@@ -1,0 +1,315 @@
+//! `relaytrace assess` and `relaytrace evidence` through the real binary on the demo
+//! case: stable JSON names, deterministic findings, the ledger, requests per holder,
+//! and errors that name the file, line and field.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_relaytrace"))
+        .args(args)
+        // No enrichment snapshot: hops stay unenriched whatever this machine has.
+        .env(
+            "RELAYTRACE_DATA",
+            std::env::temp_dir().join("relaytrace-tests-no-data"),
+        )
+        .output()
+        .expect("run relaytrace")
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn demo_case(dir: &Path) -> String {
+    let case = dir.join("demo-case");
+    let case = case.to_str().unwrap().to_string();
+    let out = stdout(&run(&["demo", "--case", &case]));
+    assert!(
+        out.contains("== assess: the 2014 Sony Pictures attack"),
+        "{out}"
+    );
+    case
+}
+
+fn ledger_kinds(case: &str) -> Vec<String> {
+    fs::read_to_string(Path::new(case).join("ledger.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn json_has_the_stable_names_and_is_the_recorded_finding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = demo_case(tmp.path());
+    let text = stdout(&run(&["assess", "--case", &case, "--format", "json"]));
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let verdict = v["verdict"].as_str().unwrap();
+    assert!(["assessed", "insufficient_evidence"].contains(&verdict));
+    assert!(["low", "moderate", "high"].contains(&v["confidence"].as_str().unwrap()));
+    let hyps = v["hypotheses"].as_array().unwrap();
+    let ids: Vec<&str> = hyps.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    for id in [
+        "kp",
+        "insider",
+        "hacktivist",
+        "false-flag",
+        "rented-infrastructure",
+        "other",
+    ] {
+        assert!(ids.contains(&id), "{ids:?}");
+    }
+    assert!(ids.contains(&v["leading"].as_str().unwrap()));
+    for h in hyps {
+        let p = h["probability"].as_f64().unwrap();
+        assert!((0.01..=0.99).contains(&p), "{h}");
+        assert!(h["words"].is_string() && h["name"].is_string());
+    }
+    let kp = hyps.iter().find(|h| h["id"] == "kp").unwrap();
+    assert_eq!(kp["origin"]["asns"][0], 131279);
+    let missing = v["missing_evidence"].as_array().unwrap();
+    assert!(!missing.is_empty());
+    for m in missing {
+        assert!(m["what"].is_string() && m["holder"].is_string());
+        assert!(m["expected_effect"]["entropy_reduction_bits"].is_number());
+        assert!(m["expected_effect"]["chance_of_crossing_threshold"].is_number());
+    }
+    // The trace's gap: flow records beyond the origin hop, with exact windows.
+    let flows = missing
+        .iter()
+        .find(|m| m["id"] == "flows-192-0-2-66")
+        .expect("gap candidate");
+    assert_eq!(flows["addresses"][0], "192.0.2.66");
+    assert!(flows["windows"][0]["start"]
+        .as_str()
+        .unwrap()
+        .starts_with("2026-11-02T02:59"));
+    // The printed JSON is the newest finding in the ledger, byte for byte.
+    let ledger = fs::read_to_string(Path::new(&case).join("ledger.jsonl")).unwrap();
+    let last = ledger
+        .lines()
+        .rev()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["kind"] == "assess")
+        .unwrap();
+    let path = last["outputs"][0]["path"].as_str().unwrap();
+    let file = fs::read_to_string(Path::new(&case).join(path)).unwrap();
+    assert_eq!(file.trim_end(), text.trim_end());
+}
+
+#[test]
+fn same_case_same_bytes_and_one_ledger_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = demo_case(tmp.path());
+    let a = stdout(&run(&["assess", "--case", &case, "--format", "json"]));
+    let n = ledger_kinds(&case).len();
+    let b = stdout(&run(&["assess", "--case", &case, "--format", "json"]));
+    assert_eq!(a, b);
+    assert_eq!(
+        ledger_kinds(&case).len(),
+        n,
+        "a repeated assessment adds nothing"
+    );
+    let verify = stdout(&run(&["case", "verify", &case]));
+    assert!(verify.contains("OK"), "{verify}");
+}
+
+#[test]
+fn probability_and_confidence_never_share_a_sentence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = demo_case(tmp.path());
+    for fmt in ["text", "markdown"] {
+        let out = stdout(&run(&[
+            "assess",
+            "--case",
+            &case,
+            "--format",
+            fmt,
+            "--explain",
+        ]));
+        for sentence in out.split(['.', '\n']) {
+            let has_conf = sentence.to_lowercase().contains("confidence");
+            let has_prob = sentence.contains(" %") || sentence.contains("likely");
+            // Per-outcome lines in --explain list a confidence next to a word on
+            // purpose (a table of scenarios, not a judgement); the judgement
+            // sentences must not.
+            if sentence.trim_start().starts_with(char::is_numeric) || sentence.contains("->") {
+                continue;
+            }
+            assert!(!(has_conf && has_prob), "{fmt}: {sentence:?}");
+        }
+    }
+}
+
+#[test]
+fn requests_one_file_per_holder_with_windows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = demo_case(tmp.path());
+    let out = tmp.path().join("requests");
+    let o = run(&[
+        "assess",
+        "--case",
+        &case,
+        "--requests",
+        out.to_str().unwrap(),
+    ]);
+    stdout(&o);
+    let mut files: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let holders: std::collections::BTreeSet<String> = {
+        let v: Value = serde_json::from_str(&stdout(&run(&[
+            "assess", "--case", &case, "--format", "json",
+        ])))
+        .unwrap();
+        v["missing_evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["holder"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(files.len(), holders.len(), "{files:?}");
+    let flows = files
+        .iter()
+        .find(|f| f.contains("192-0-2-66"))
+        .expect("request to the operator of the origin hop");
+    let text = fs::read_to_string(out.join(flows)).unwrap();
+    for want in [
+        "**What is asked.**",
+        "2026-11-02T02:59:10.911302Z",
+        "`192.0.2.66`",
+        "**Why.**",
+        "**How to answer.**",
+        "SHA-256",
+        "**What the answer would change.**",
+    ] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
+}
+
+#[test]
+fn evidence_add_checks_before_writing_and_logs_the_digest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("c");
+    let case = case.to_str().unwrap();
+    stdout(&run(&["case", "init", case]));
+    stdout(&run(&["evidence", "init", "--case", case]));
+    stdout(&run(&[
+        "evidence",
+        "add",
+        "hypothesis",
+        "--case",
+        case,
+        "--id",
+        "a",
+        "--name",
+        "Actor A",
+        "--country",
+        "ZZ",
+    ]));
+    let item = [
+        "evidence",
+        "add",
+        "item",
+        "--case",
+        case,
+        "--id",
+        "x",
+        "--kind",
+        "malware",
+        "--statement",
+        "shares code with A",
+        "--source",
+        "Vendor",
+        "--url",
+        "https://example.org/r",
+        "--reliability",
+        "B",
+        "--credibility",
+        "2",
+        "--spoofable",
+        "--p",
+        "a=0.6",
+        "--p",
+        "otherwise=0.1",
+    ];
+    stdout(&run(&item));
+    let before = fs::read(Path::new(case).join("evidence.toml")).unwrap();
+    // The same id again: refused, nothing written, the reason names the item.
+    let o = run(&item);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("item \"x\"") && err.contains("id used twice"),
+        "{err}"
+    );
+    let mut bad = item.to_vec();
+    bad[6] = "y";
+    bad[16] = "G";
+    let o = run(&bad);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("field \"reliability\""), "{err}");
+    assert_eq!(
+        fs::read(Path::new(case).join("evidence.toml")).unwrap(),
+        before
+    );
+    let kinds = ledger_kinds(case);
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "evidence").count(),
+        3,
+        "{kinds:?}"
+    );
+    let list = stdout(&run(&["evidence", "list", "--case", case]));
+    assert!(
+        list.contains("x ") && list.contains("B2") && list.contains("spoofable"),
+        "{list}"
+    );
+    // A hand edit is noticed and logged by the next assessment.
+    let mut text = String::from_utf8(before).unwrap();
+    text.push_str("\n# analyst note\n");
+    fs::write(Path::new(case).join("evidence.toml"), text).unwrap();
+    let o = run(&["assess", "--case", case]);
+    stdout(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("evidence.toml changed"));
+    let kinds = ledger_kinds(case);
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "evidence").count(),
+        4,
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last().unwrap(), "assess");
+}
+
+#[test]
+fn a_case_without_evidence_says_how_to_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("c");
+    let case = case.to_str().unwrap();
+    stdout(&run(&["case", "init", case]));
+    let o = run(&["assess", "--case", case]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("evidence.toml") && err.contains("evidence init"),
+        "{err}"
+    );
+}
