@@ -1,5 +1,5 @@
 //! `relaytrace assess` and `relaytrace evidence` through the real binary on the demo
-//! case: stable JSON names, deterministic findings, the ledger, requests per holder,
+//! case (stage 2: chain to the origin 175.45.178.10): stable JSON names, deterministic findings, the ledger, requests per holder,
 //! and errors that name the file, line and field.
 
 use std::fs;
@@ -33,11 +33,10 @@ fn stdout(o: &Output) -> String {
 fn demo_case(dir: &Path) -> String {
     let case = dir.join("demo-case");
     let case = case.to_str().unwrap().to_string();
-    let out = stdout(&run(&["demo", "--case", &case]));
-    assert!(
-        out.contains("== assess: the 2014 Sony Pictures attack"),
-        "{out}"
-    );
+    // --offline: never fetch datasets into the shared no-data directory.
+    let out = stdout(&run(&["demo", "--case", &case, "--offline"]));
+    assert!(out.contains("== stage 1 assess"), "{out}");
+    assert!(out.contains("== stage 2 assess"), "{out}");
     case
 }
 
@@ -93,13 +92,13 @@ fn json_has_the_stable_names_and_is_the_recorded_finding() {
     // The trace's gap: flow records beyond the origin hop, with exact windows.
     let flows = missing
         .iter()
-        .find(|m| m["id"] == "flows-192-0-2-66")
+        .find(|m| m["id"] == "flows-175-45-178-10")
         .expect("gap candidate");
-    assert_eq!(flows["addresses"][0], "192.0.2.66");
+    assert_eq!(flows["addresses"][0], "175.45.178.10");
     assert!(flows["windows"][0]["start"]
         .as_str()
         .unwrap()
-        .starts_with("2026-11-02T02:59"));
+        .starts_with("2026-11-30T03:29"));
     // The printed JSON is the newest finding in the ledger, byte for byte.
     let ledger = fs::read_to_string(Path::new(&case).join("ledger.jsonl")).unwrap();
     let last = ledger
@@ -190,13 +189,13 @@ fn requests_one_file_per_holder_with_windows() {
     assert_eq!(files.len(), holders.len(), "{files:?}");
     let flows = files
         .iter()
-        .find(|f| f.contains("192-0-2-66"))
+        .find(|f| f.contains("175-45-178-10"))
         .expect("request to the operator of the origin hop");
     let text = fs::read_to_string(out.join(flows)).unwrap();
     for want in [
         "**What is asked.**",
-        "2026-11-02T02:59:10.911302Z",
-        "`192.0.2.66`",
+        "2026-11-30T03:29:12.259615Z",
+        "`175.45.178.10`",
         "**Why.**",
         "**How to answer.**",
         "SHA-256",
