@@ -6,6 +6,8 @@
 # 0 or 50 % of real segments), three attack sessions per run with every hard negative.
 # Each run is ingested into RUNS_DIR/<name>/case with the release binary. Runs already
 # there (labels and case present) are kept: delete a directory to redo it.
+# DURATION (default 60 s of traffic) and SESSIONS (default 3 attack sessions, one after
+# another) set the length of each run and of its sessions.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -13,7 +15,7 @@ runs=${1:-/tmp/relaytrace-bench/trace-runs}
 mkdir -p "$runs"
 (cd "$root" && cargo build --release --quiet -p relaytrace)
 export RELAYTRACE="$root/target/release/relaytrace"
-seed=100
+seed=${SEED_BASE:-100}
 for relays in 1 2 3; do
   for cond in "0 0" "300 0" "300 0.5" "1000 0.5"; do
     set -- $cond
@@ -27,7 +29,7 @@ for relays in 1 2 3; do
     extra=()
     [ "$1" != 0 ] && extra+=(--evasive-delay-ms "$1")
     [ "$2" != 0 ] && extra+=(--evasive-chaff "$2")
-    bash "$root/testbed/run-small.sh" "$dir" --relays "$relays" --duration 60 --sessions 3 \
+    bash "$root/testbed/run-small.sh" "$dir" --relays "$relays" --duration "${DURATION:-60}" --sessions "${SESSIONS:-3}" \
       --seed "$seed" "${extra[@]}" >"$runs/$name.log" 2>&1 || { echo "make-runs: $name failed (see $runs/$name.log)"; continue; }
     bash "$root/testbed/ingest.sh" "$dir" "$dir/case" >"$runs/$name.ingest.log" 2>&1 \
       || echo "make-runs: $name ingest check reported problems (see $runs/$name.ingest.log)"

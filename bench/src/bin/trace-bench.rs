@@ -11,7 +11,7 @@
 //!   host of every run that passes the candidate rule (outbound inside the inbound's
 //!   lifetime, no loop, not the same originator or responder) — the hard negatives;
 //!   (b) cross-run pairs: an inbound of one run with an outbound of another run, moved
-//!   in time to start 250 ms after the inbound (as `ssh -J` does), so every such pair is
+//!   in time to start 250 ms and, again, 1 s after the inbound (as `ssh -J` does), so every such pair is
 //!   perfectly aligned by construction and only the packet timing can tell. The admin's
 //!   legitimate jump is a true relay and is in neither set.
 //! - Each method gives every pair a statistic (packet: −ln of its pair probability;
@@ -256,11 +256,18 @@ fn main() {
             let (Some(tu), Some(td)) = (&r.timelines[*i], &r.timelines[*o]) else {
                 continue;
             };
-            pos.push((
-                cond.clone(),
-                r.relays,
-                scorer.score(&r.conns[*i], tu, &r.conns[*o], td),
-            ));
+            let sc = scorer.score(&r.conns[*i], tu, &r.conns[*o], td);
+            if std::env::var_os("TRACE_BENCH_SHOW").is_some() && sc.packet_p > 1e-4 {
+                let (u, d) = (&r.conns[*i], &r.conns[*o]);
+                let j = judge_pair(tu, td, (d.start_ns, d.end_ns), true, &scorer.packet);
+                eprintln!(
+                    "weak positive: {} {cond} {}:{} -> {} -> {}:{} ({} s, {}+{} / {}+{} pkts): {:?}",
+                    r.name, u.orig_h, u.orig_p, u.resp_h, d.resp_h, d.resp_p,
+                    (d.end_ns - d.start_ns) / 1_000_000_000,
+                    tu.orig.len(), tu.resp.len(), td.orig.len(), td.resp.len(), j
+                );
+            }
+            pos.push((cond.clone(), r.relays, sc));
         }
         for (i, u) in r.conns.iter().enumerate() {
             for (o, d) in r.conns.iter().enumerate() {
@@ -275,36 +282,44 @@ fn main() {
     }
     // Cross-run aligned negatives: inbound of run a, outbound of run b != a.
     let mut neg_cross: Vec<Scored> = Vec::new();
-    let lag = 250_000_000;
-    for (a, ra) in runs.iter().enumerate() {
-        for (b, rb) in runs.iter().enumerate() {
-            if a == b || ra.seed == rb.seed {
-                continue;
-            }
-            for (i, u) in ra.conns.iter().enumerate() {
-                let Some(tu) = &ra.timelines[i] else { continue };
-                for (o, d) in rb.conns.iter().enumerate() {
-                    let Some(td) = &rb.timelines[o] else { continue };
-                    let dur = d.end_ns - d.start_ns;
-                    if dur + lag > u.end_ns - u.start_ns || dur < 2_000_000_000 {
-                        continue;
-                    }
-                    let by = u.start_ns + lag - d.start_ns;
-                    let sc = scorer.score(u, tu, &shift_conn(d, by), &shift_timeline(td, by));
-                    if std::env::var_os("TRACE_BENCH_SHOW").is_some() && sc.packet_p <= 1e-3 {
-                        let td2 = shift_timeline(td, by);
-                        let d2 = shift_conn(d, by);
-                        let j =
-                            judge_pair(tu, &td2, (d2.start_ns, d2.end_ns), true, &scorer.packet);
-                        eprintln!(
+    // Two alignments per pair: the outbound starting 250 ms and 1 s after the inbound
+    // (an `ssh -J` hop opens within a second).
+    for lag in [250_000_000i64, 1_000_000_000] {
+        for (a, ra) in runs.iter().enumerate() {
+            for (b, rb) in runs.iter().enumerate() {
+                if a == b || ra.seed == rb.seed {
+                    continue;
+                }
+                for (i, u) in ra.conns.iter().enumerate() {
+                    let Some(tu) = &ra.timelines[i] else { continue };
+                    for (o, d) in rb.conns.iter().enumerate() {
+                        let Some(td) = &rb.timelines[o] else { continue };
+                        let dur = d.end_ns - d.start_ns;
+                        if dur + lag > u.end_ns - u.start_ns || dur < 2_000_000_000 {
+                            continue;
+                        }
+                        let by = u.start_ns + lag - d.start_ns;
+                        let sc = scorer.score(u, tu, &shift_conn(d, by), &shift_timeline(td, by));
+                        if std::env::var_os("TRACE_BENCH_SHOW").is_some() && sc.packet_p <= 1e-3 {
+                            let td2 = shift_timeline(td, by);
+                            let d2 = shift_conn(d, by);
+                            let j = judge_pair(
+                                tu,
+                                &td2,
+                                (d2.start_ns, d2.end_ns),
+                                true,
+                                &scorer.packet,
+                            );
+                            eprintln!(
                             "low-p negative: {} {}:{} -> {}:{} ({} s, {}+{} pkts) with {} {}:{} -> {}:{} ({} s, {}+{} pkts): {:?}",
                             ra.name, u.orig_h, u.orig_p, u.resp_h, u.resp_p, (u.end_ns - u.start_ns) / 1_000_000_000,
                             tu.orig.len(), tu.resp.len(),
                             rb.name, d.orig_h, d.orig_p, d.resp_h, d.resp_p, dur / 1_000_000_000,
                             td.orig.len(), td.resp.len(), j
                         );
+                        }
+                        neg_cross.push(sc);
                     }
-                    neg_cross.push(sc);
                 }
             }
         }
