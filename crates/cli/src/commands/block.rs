@@ -291,6 +291,19 @@ fn snapshot_for(
 /// The demo's block stage: the plan (default policy, now) as a table, then its
 /// nftables rendering.
 pub fn demo_step(case: &Path, data: &DataDirArg) -> Result<()> {
+    demo_plan(case, data)?;
+    println!("\n== block: the plan rendered for nftables (relaytrace block render --to nftables)");
+    run(BlockCommand::Render(RenderArgs {
+        case: case.to_path_buf(),
+        to: ToArg::Nftables,
+        speaker: SpeakerArg::Gobgp,
+        now: None,
+    }))?;
+    Ok(())
+}
+
+/// The demo's plan alone, as a table (used after each stage of the demo).
+pub fn demo_plan(case: &Path, data: &DataDirArg) -> Result<()> {
     run_plan(PlanArgs {
         case: Some(case.to_path_buf()),
         policy: None,
@@ -300,13 +313,6 @@ pub fn demo_step(case: &Path, data: &DataDirArg) -> Result<()> {
         snapshot: None,
         data: data.clone(),
     })?;
-    println!("\n== block: the plan rendered for nftables (relaytrace block render --to nftables)");
-    run(BlockCommand::Render(RenderArgs {
-        case: case.to_path_buf(),
-        to: ToArg::Nftables,
-        speaker: SpeakerArg::Gobgp,
-        now: None,
-    }))?;
     Ok(())
 }
 
@@ -346,11 +352,23 @@ pub fn print_plan(plan: &Plan) {
     }
     println!("side by side:");
     for alt in &plan.comparison {
-        let ps: Vec<String> = alt.prefixes.iter().map(ToString::to_string).collect();
+        // A whole AS can be thousands of prefixes: name the first few, count the rest
+        // (`--format json` has them all).
+        const SHOWN: usize = 4;
+        let mut ps: Vec<String> = alt
+            .prefixes
+            .iter()
+            .take(SHOWN)
+            .map(ToString::to_string)
+            .collect();
+        if alt.prefixes.len() > SHOWN {
+            ps.push(format!("… {} more", alt.prefixes.len() - SHOWN));
+        }
         println!(
-            "  {:<26} {} address(es) in [{}]: attack flows {}, collateral {} flow(s), {} host(s), {} byte(s); policy: {}",
+            "  {:<26} {} address(es) in {} prefix(es) [{}]: attack flows {}, collateral {} flow(s), {} host(s), {} byte(s); policy: {}",
             alt.name,
             alt.addresses,
+            alt.prefixes.len(),
             ps.join(", "),
             alt.collateral.attack_flows,
             alt.collateral.flows,

@@ -207,6 +207,8 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     write_evidence(&case)?;
     println!("\n== stage 1 assess: the evidence file (public reporting on the 2014 Sony Pictures attack) and the trace so far");
     assess(dir)?;
+    println!("\n== stage 1 block plan: what the policy allows on this much proof");
+    super::block::demo_plan(dir, &args.data)?;
 
     println!("\n== stage 2: relay1's operator answers with its network capture");
     ingest_all(&case, &inputs_dir, &STAGE_TWO, &mut read_options)?;
