@@ -8,64 +8,22 @@
 //! always says which evidence an assessment rests on.
 
 use std::fs;
-use std::io::Write;
 
-use relaytrace_store::{digest::sha256_hex, Case};
-use serde_json::{json, Map, Value};
+use relaytrace_store::{digest::sha256_hex, Case, Dedup};
+use serde_json::{json, Map};
 
 use crate::error::{AssessError, IoContext};
 use crate::report::Assessment;
 use crate::EVIDENCE_FILE;
 
 /// Where [`record`] put the finding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recorded {
-    /// Path relative to the case (`findings/assess-<sha16>.json`).
-    pub path: String,
-    /// SHA-256 of the file.
-    pub sha256: String,
-    /// False when the same finding was already recorded.
-    pub added: bool,
-}
-
-fn has_output(case: &Case, kind: &str, sha256: &str) -> Result<bool, AssessError> {
-    Ok(case.ledger().entries()?.iter().any(|e| {
-        e.kind() == kind
-            && e.body
-                .get("outputs")
-                .and_then(Value::as_array)
-                .is_some_and(|o| {
-                    o.iter()
-                        .any(|x| x.get("sha256").and_then(Value::as_str) == Some(sha256))
-                })
-    }))
-}
+pub type Recorded = relaytrace_store::RecordedFinding;
 
 /// Writes the finding and appends the `assess` ledger entry (nothing when the same
-/// finding is already recorded).
+/// finding is already recorded), through [`Case::record_finding`].
 pub fn record(case: &Case, a: &Assessment) -> Result<Recorded, AssessError> {
-    let _lock = case.lock()?;
     let mut bytes = serde_json::to_vec_pretty(&a.to_json()).expect("a Value always serialises");
     bytes.push(b'\n');
-    let sha256 = sha256_hex(&bytes);
-    let path = format!("findings/assess-{}.json", &sha256[..16]);
-    if has_output(case, "assess", &sha256)? {
-        return Ok(Recorded {
-            path,
-            sha256,
-            added: false,
-        });
-    }
-    let dir = case.root().join("findings");
-    fs::create_dir_all(&dir).at(&dir)?;
-    let tmp = dir.join(format!(".assess-{}.partial", std::process::id()));
-    {
-        let mut f = fs::File::create(&tmp).at(&tmp)?;
-        f.write_all(&bytes).at(&tmp)?;
-        f.sync_all().at(&tmp)?;
-    }
-    let dest = case.root().join(&path);
-    fs::rename(&tmp, &dest).at(&dest)?;
     let j = &a.judgement;
     let mut fields = Map::new();
     fields.insert("verdict".into(), json!(j.verdict.as_str()));
@@ -79,17 +37,7 @@ pub fn record(case: &Case, a: &Assessment) -> Result<Recorded, AssessError> {
             "as_of": a.as_of,
         }),
     );
-    fields.insert(
-        "outputs".into(),
-        json!([{ "table": "findings", "path": path, "sha256": sha256 }]),
-    );
-    fields.insert("tool".into(), json!(relaytrace_store::TOOL_VERSION));
-    case.ledger().append("assess", fields)?;
-    Ok(Recorded {
-        path,
-        sha256,
-        added: true,
-    })
+    Ok(case.record_finding("assess", &bytes, fields, Dedup::AnyEarlier)?)
 }
 
 /// The digest of the newest `evidence` ledger entry, if any.

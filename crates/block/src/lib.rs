@@ -26,18 +26,13 @@ pub mod policy;
 pub mod prefix;
 pub mod render;
 
-use std::fs;
-use std::io::Write;
-
-use relaytrace_store::{digest::sha256_hex, Case};
+use relaytrace_store::{Case, Dedup};
 use serde_json::{json, Map, Value};
 
 pub use error::BlockError;
 pub use plan::{Decision, Plan, Rule, TargetKind};
 pub use policy::{default_policy, load_policy, LoadedPolicy};
 pub use prefix::Prefix;
-
-use crate::error::IoContext;
 
 /// Builds a plan for a case from its newest trace (required) and assess (optional)
 /// findings, its enrichment and its connections, at time `now_ns`. With a
@@ -91,60 +86,15 @@ pub fn plan_bytes(plan: &Plan) -> Vec<u8> {
 }
 
 /// Where [`record`] put the plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recorded {
-    /// Path relative to the case (`findings/block-plan-<sha16>.json`).
-    pub path: String,
-    /// SHA-256 of the file.
-    pub sha256: String,
-    /// False when the same plan was already recorded.
-    pub added: bool,
-}
+pub type Recorded = relaytrace_store::RecordedFinding;
 
-/// Writes the plan to `findings/block-plan-<sha16>.json` (temporary file, sync,
-/// rename, as trace does) and appends a `block-plan` ledger entry holding every
-/// decision (target, kind, blocked or refused, reason), the policy's SHA-256 and
-/// the input findings, under the case lock. The same plan as the newest one adds
-/// nothing.
+/// Writes the plan to `findings/block-plan-<sha16>.json` and appends a `block-plan`
+/// ledger entry holding every decision (target, kind, blocked or refused, reason), the
+/// policy's SHA-256 and the input findings ([`Case::record_finding`]: temporary file,
+/// sync, rename, under the case lock). The same plan as the newest one adds nothing;
+/// re-making an older plan after a different one makes it the current plan again.
 pub fn record(case: &Case, plan: &Plan) -> Result<Recorded, BlockError> {
-    let _lock = case.lock()?;
     let bytes = plan_bytes(plan);
-    let sha256 = sha256_hex(&bytes);
-    let path = format!("findings/block-plan-{}.json", &sha256[..16]);
-    // Only the newest plan counts as "already recorded": re-making an older plan
-    // after a different one must make it the current plan again.
-    let already = case
-        .ledger()
-        .entries()?
-        .iter()
-        .rev()
-        .find(|e| e.kind() == "block-plan")
-        .is_some_and(|e| {
-            e.body
-                .get("outputs")
-                .and_then(Value::as_array)
-                .is_some_and(|o| {
-                    o.iter()
-                        .any(|x| x.get("sha256").and_then(Value::as_str) == Some(&sha256))
-                })
-        });
-    if already {
-        return Ok(Recorded {
-            path,
-            sha256,
-            added: false,
-        });
-    }
-    let dir = case.root().join("findings");
-    fs::create_dir_all(&dir).at(&dir)?;
-    let tmp = dir.join(format!(".block-plan-{}.partial", std::process::id()));
-    {
-        let mut f = fs::File::create(&tmp).at(&tmp)?;
-        f.write_all(&bytes).at(&tmp)?;
-        f.sync_all().at(&tmp)?;
-    }
-    let dest = case.root().join(&path);
-    fs::rename(&tmp, &dest).at(&dest)?;
     let decisions: Vec<Value> = plan
         .decisions
         .iter()
@@ -177,20 +127,7 @@ pub fn record(case: &Case, plan: &Plan) -> Result<Recorded, BlockError> {
         inputs.push(json!({"kind": "assess", "path": a.path, "sha256": a.sha256}));
     }
     fields.insert("inputs".into(), Value::Array(inputs));
-    fields.insert(
-        "outputs".into(),
-        json!([{ "table": "findings", "path": path, "sha256": sha256 }]),
-    );
-    fields.insert(
-        "tool".into(),
-        Value::String(relaytrace_store::TOOL_VERSION.into()),
-    );
-    case.ledger().append("block-plan", fields)?;
-    Ok(Recorded {
-        path,
-        sha256,
-        added: true,
-    })
+    Ok(case.record_finding("block-plan", &bytes, fields, Dedup::Newest)?)
 }
 
 /// The newest recorded plan of the case (digest-checked), for `render` and `expire`.

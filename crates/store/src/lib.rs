@@ -28,6 +28,7 @@
 pub mod case;
 pub mod digest;
 pub mod error;
+pub mod findings;
 pub mod ingest;
 pub mod ledger;
 pub mod tables;
@@ -35,6 +36,7 @@ pub mod verify;
 
 pub use case::Case;
 pub use error::StoreError;
+pub use findings::{Dedup, RecordedFinding};
 pub use ingest::{IngestOptions, IngestOutcome};
 pub use ledger::{Ledger, LedgerEntry};
 pub use verify::{verify, VerifyReport};

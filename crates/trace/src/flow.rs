@@ -261,6 +261,20 @@ pub struct Link {
 
 /// The score of an outbound (given by its times and bytes) against an inbound, or
 /// `None` when the pair is not a candidate.
+/// Sorts links by relay, then outbound start, then outbound and inbound index: the one
+/// order every method's links are reported in, so output never depends on how they
+/// were found.
+pub(crate) fn sort_links(links: &mut [Link], conns: &[FlowConn]) {
+    links.sort_by(|a, b| {
+        (a.relay, conns[a.outbound].start_ns, a.outbound, a.inbound).cmp(&(
+            b.relay,
+            conns[b.outbound].start_ns,
+            b.outbound,
+            b.inbound,
+        ))
+    });
+}
+
 /// Flow-mode score of one (inbound, outbound) pair, `None` when it fails the
 /// containment or volume gate. Public so that benchmarks can score pairs built
 /// outside a case; the false-match probability needs the host's background
@@ -350,14 +364,7 @@ pub fn find_links(conns: &[FlowConn], p: &FlowParams) -> Result<Vec<Link>, Trace
         }
         links.extend(host_links(conns, *relay, h, p));
     }
-    links.sort_by(|a, b| {
-        (a.relay, conns[a.outbound].start_ns, a.outbound, a.inbound).cmp(&(
-            b.relay,
-            conns[b.outbound].start_ns,
-            b.outbound,
-            b.inbound,
-        ))
-    });
+    sort_links(&mut links, conns);
     Ok(links)
 }
 

@@ -29,11 +29,7 @@ pub mod flow;
 pub mod hostinfo;
 pub mod packet;
 
-use std::fs;
-use std::io::Write;
-use std::path::PathBuf;
-
-use relaytrace_store::{digest::sha256_hex, Case};
+use relaytrace_store::{Case, Dedup};
 use serde_json::{json, Map, Value};
 
 pub use chain::{build_chains, Chain, Role};
@@ -42,8 +38,6 @@ pub use conn::{merge, FlowConn, LoadSummary, Observation};
 pub use error::TraceError;
 pub use flow::{find_links, FlowParams, Link, LinkDetail, Method, Probability};
 pub use packet::{find_packet_links, PacketMethod, PacketParams, Timelines};
-
-use crate::error::IoContext;
 
 /// Which linking methods a trace run uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,69 +239,24 @@ pub fn find_all_links(
             l
         }
     };
-    links.sort_by(|a, b| {
-        (a.relay, conns[a.outbound].start_ns, a.outbound, a.inbound).cmp(&(
-            b.relay,
-            conns[b.outbound].start_ns,
-            b.outbound,
-            b.inbound,
-        ))
-    });
+    crate::flow::sort_links(&mut links, conns);
     Ok(links)
 }
 
 /// Where [`record`] put the finding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recorded {
-    /// Path relative to the case (`findings/trace-<sha16>.json`).
-    pub path: String,
-    /// SHA-256 of the file.
-    pub sha256: String,
-    /// False when the same finding was already recorded (nothing added).
-    pub added: bool,
-}
+pub type Recorded = relaytrace_store::RecordedFinding;
 
-/// Writes the finding to `findings/trace-<sha16>.json` (temporary file, sync,
-/// rename) and appends a `trace` ledger entry with its path and digest, the
-/// parameters and the method, under the case lock. The same finding twice adds
-/// nothing, as with `ingest` and `enrich`.
+/// Writes the finding to `findings/trace-<sha16>.json` and appends a `trace` ledger
+/// entry with its path and digest, the parameters and the method
+/// ([`Case::record_finding`]: temporary file, sync, rename, under the case lock). The
+/// same finding twice adds nothing, as with `ingest` and `enrich`.
 pub fn record(
     case: &Case,
     outcome: &TraceOutcome,
     p: &TraceParams,
 ) -> Result<Recorded, TraceError> {
-    let _lock = case.lock()?;
     let mut bytes = serde_json::to_vec_pretty(&outcome.json).expect("a Value always serialises");
     bytes.push(b'\n');
-    let sha256 = sha256_hex(&bytes);
-    let path = format!("findings/trace-{}.json", &sha256[..16]);
-    let already = case.ledger().entries()?.iter().any(|e| {
-        e.kind() == "trace"
-            && e.body
-                .get("outputs")
-                .and_then(Value::as_array)
-                .is_some_and(|o| {
-                    o.iter()
-                        .any(|x| x.get("sha256").and_then(Value::as_str) == Some(&sha256))
-                })
-    });
-    if already {
-        return Ok(Recorded {
-            path,
-            sha256,
-            added: false,
-        });
-    }
-    let dir = case.root().join("findings");
-    fs::create_dir_all(&dir).at(&dir)?;
-    let tmp: PathBuf = dir.join(format!(".trace-{}.partial", std::process::id()));
-    {
-        let mut f = fs::File::create(&tmp).at(&tmp)?;
-        f.write_all(&bytes).at(&tmp)?;
-        f.sync_all().at(&tmp)?;
-    }
-    let dest = case.root().join(&path);
-    fs::rename(&tmp, &dest).at(&dest)?;
     let mut fields = Map::new();
     fields.insert("method".into(), Value::from(p.method.as_str()));
     fields.insert("parameters".into(), p.to_json());
@@ -316,18 +265,5 @@ pub fn record(
         "candidate_links".into(),
         Value::from(outcome.candidate_links as u64),
     );
-    fields.insert(
-        "outputs".into(),
-        json!([{ "table": "findings", "path": path, "sha256": sha256 }]),
-    );
-    fields.insert(
-        "tool".into(),
-        Value::String(relaytrace_store::TOOL_VERSION.into()),
-    );
-    case.ledger().append("trace", fields)?;
-    Ok(Recorded {
-        path,
-        sha256,
-        added: true,
-    })
+    Ok(case.record_finding("trace", &bytes, fields, Dedup::AnyEarlier)?)
 }

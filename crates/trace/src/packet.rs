@@ -252,14 +252,7 @@ pub fn find_packet_links(
             });
         }
     }
-    links.sort_by(|a, b| {
-        (a.relay, conns[a.outbound].start_ns, a.outbound, a.inbound).cmp(&(
-            b.relay,
-            conns[b.outbound].start_ns,
-            b.outbound,
-            b.inbound,
-        ))
-    });
+    crate::flow::sort_links(&mut links, conns);
     Ok(links)
 }
 
