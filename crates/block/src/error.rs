@@ -24,16 +24,6 @@ pub enum BlockError {
         /// Which field is wrong.
         reason: String,
     },
-    /// An enrichment table line that is not JSON.
-    #[error("{path}:{line}: not a JSON object: {source}")]
-    BadEnrichLine {
-        /// The table file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: u64,
-        /// The parser's complaint.
-        source: serde_json::Error,
-    },
     /// The case has no trace finding to plan from.
     #[error("the case has no trace finding (run `relaytrace trace` first)")]
     NoTrace,

@@ -2,8 +2,7 @@
 //! ledger entries), the enrichment tables, and the stored connections.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
+use std::fs;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -155,48 +154,25 @@ pub struct AddrInfo {
     pub snapshot: Option<String>,
 }
 
-/// Reads every enrichment table the ledger names, in ledger order (a later snapshot
-/// replaces an earlier one's answer). The same reading as trace's `hostinfo`, plus
-/// the covering prefix, which block needs to expand an origin to its network.
+/// Every address the case's enrichment tables know, later snapshots winning
+/// (`relaytrace_store::enrichment::read_enrichment`, the reader trace uses too), with
+/// the covering prefix parsed: block needs it to expand an origin to its network.
 pub fn enrichment(case: &Case) -> Result<BTreeMap<IpAddr, AddrInfo>, BlockError> {
-    let mut out = BTreeMap::new();
-    for file in case.table_files("enrich")? {
-        let f = File::open(&file).at(&file)?;
-        for (n, line) in BufReader::new(f).lines().enumerate() {
-            let line = line.at(&file)?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let v: Value =
-                serde_json::from_str(&line).map_err(|source| BlockError::BadEnrichLine {
-                    path: file.clone(),
-                    line: n as u64 + 1,
-                    source,
-                })?;
-            let Some(addr) = v
-                .get("addr")
-                .and_then(Value::as_str)
-                .and_then(|a| a.parse::<IpAddr>().ok())
-            else {
-                continue;
-            };
-            let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-            out.insert(
+    Ok(relaytrace_store::enrichment::read_enrichment(case)?
+        .into_iter()
+        .map(|(addr, r)| {
+            (
                 addr,
                 AddrInfo {
-                    prefix: v
-                        .get("prefix")
-                        .and_then(Value::as_str)
-                        .and_then(|p| p.parse().ok()),
-                    asn: v.get("asn").and_then(Value::as_u64),
-                    org: s("org"),
-                    country: s("country"),
-                    snapshot: s("snapshot"),
+                    prefix: r.prefix.as_deref().and_then(|p| p.parse().ok()),
+                    asn: r.asn,
+                    org: r.org,
+                    country: r.country,
+                    snapshot: r.snapshot,
                 },
-            );
-        }
-    }
-    Ok(out)
+            )
+        })
+        .collect())
 }
 
 /// One stored connection, as much of it as collateral needs.

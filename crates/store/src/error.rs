@@ -34,6 +34,17 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A line of an enrichment table is not the JSON object `enrich` writes.
+    #[error("{path}: line {line}: {source}")]
+    BadEnrichLine {
+        /// The enrichment table.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// Underlying parse error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A Parquet table could not be written or read.
     #[error("{path}: parquet: {source}")]
     Parquet {

@@ -27,6 +27,7 @@
 
 pub mod case;
 pub mod digest;
+pub mod enrichment;
 pub mod error;
 pub mod findings;
 pub mod ingest;
