@@ -12,6 +12,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum EnrichError {
+    /// The case store failed (reading tables or the ledger, the lock, the ledger
+    /// entry) while enriching a case.
+    #[error(transparent)]
+    Store(#[from] relaytrace_store::StoreError),
     /// An I/O operation on `path` failed.
     #[error("{path}: {source}")]
     Io {

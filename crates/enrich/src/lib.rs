@@ -18,6 +18,7 @@
 //!   directory with a `current` pointer.
 
 pub mod build;
+pub mod case;
 pub mod csv;
 pub mod error;
 pub mod mmdb;
@@ -29,6 +30,7 @@ pub mod store;
 pub mod types;
 
 pub use build::{BuiltSnapshot, Provenance, SnapshotBuilder, SourceKind, SourceReport};
+pub use case::{enrich_case, hit_json, EnrichOutcome};
 pub use csv::{AsnInfo, RowProblem};
 pub use error::EnrichError;
 pub use snapshot::{Hit, Record, Snapshot, SnapshotMeta, SourceMeta, Tables};

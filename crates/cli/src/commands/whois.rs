@@ -7,8 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
 use clap::{Args, ValueEnum};
-use relaytrace_enrich::{Hit, Snapshot};
-use serde_json::{json, Value};
+use relaytrace_enrich::{hit_json, Snapshot};
 
 use super::data::DataDirArg;
 
@@ -55,23 +54,6 @@ pub fn load_snapshot(explicit: Option<&PathBuf>, data: &DataDirArg) -> Result<Sn
             "no snapshot in {}: run `relaytrace data update` first",
             dir.root().display()
         )
-    })
-}
-
-/// One address's answer as JSON (shared with `enrich`).
-pub fn hit_json(addr: &str, hit: &Hit<'_>, snapshot: &str) -> Value {
-    let r = &hit.record;
-    let known = hit.record_id != 0;
-    json!({
-        "addr": addr,
-        "status": if known { "known" } else { "unknown" },
-        "prefix": known.then(|| format!("{}/{}", hit.prefix.0, hit.prefix.1)),
-        "asn": r.asn.map(|a| a.0),
-        "org": r.org,
-        "country": r.country.map(|c| c.to_string()),
-        "upstreams": r.upstreams.iter().map(|a| a.0).collect::<Vec<_>>(),
-        "asn_source": r.asn.map(|_| if r.asn_from_routing { "routing" } else { "registry" }),
-        "snapshot": snapshot,
     })
 }
 
