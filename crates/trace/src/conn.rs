@@ -41,6 +41,12 @@ pub struct Observation {
     pub orig_bytes: Option<u64>,
     /// Bytes responder → originator (same level as `orig_bytes`).
     pub resp_bytes: Option<u64>,
+    /// True for a one-way flow record (NetFlow/IPFIX from most exporters: one record
+    /// per direction, nothing of the reverse direction, no state): [`pair_one_way`]
+    /// joins it with its reverse record.
+    pub one_way: bool,
+    /// The reverse record's row id, once paired.
+    pub paired_id: Option<String>,
 }
 
 /// A connection after merging its observations at all vantages.
@@ -221,6 +227,16 @@ pub fn observation(m: &serde_json::Map<String, Value>) -> Result<Observation, St
         (Some(o), Some(r)) => (Some(o), Some(r)),
         _ => (count("orig_bytes"), count("resp_bytes")),
     };
+    // Nothing at all of the responder's direction, and no state: a one-way record.
+    let one_way = ["resp_ip_bytes", "resp_bytes", "resp_pkts", "conn_state"]
+        .iter()
+        .all(|k| m.get(*k).is_none_or(Value::is_null))
+        && count("orig_ip_bytes").or(count("orig_bytes")).is_some();
+    let (orig_bytes, resp_bytes) = if one_way {
+        (count("orig_ip_bytes").or(count("orig_bytes")), None)
+    } else {
+        (orig_bytes, resp_bytes)
+    };
     let start_ns = ns("start_ns")?;
     let end_ns = ns("end_ns")?;
     if end_ns < start_ns {
@@ -238,14 +254,80 @@ pub fn observation(m: &serde_json::Map<String, Value>) -> Result<Observation, St
         end_ns,
         orig_bytes,
         resp_bytes,
+        one_way,
+        paired_id: None,
     })
 }
 
-/// Merges observations of the same connection: same protocol and 5-tuple, start
+/// Joins one-way flow records into connections: a record A:a→B:b and a record B:b→A:a
+/// of the same vantage and protocol whose starts lie within `tolerance_ns` become one
+/// observation with both directions' bytes. The originator is the side that started
+/// first; on a tie (exporters often stamp both directions with the first packet of
+/// either) the side whose port is not the lower one, i.e. the client of a well-known
+/// or lower service port. Records without a partner stay one-way: counted as
+/// connections of unknown return volume, never dropped. Two-way rows pass untouched.
+pub fn pair_one_way(obs: Vec<Observation>, tolerance_ns: i64) -> Vec<Observation> {
+    let (one_way, mut out): (Vec<Observation>, Vec<Observation>) =
+        obs.into_iter().partition(|o| o.one_way);
+    // Group by (vantage, proto, unordered endpoints); pair greedily in start order.
+    type Key = (String, String, (IpAddr, u16), (IpAddr, u16));
+    let mut groups: BTreeMap<Key, Vec<Observation>> = BTreeMap::new();
+    for o in one_way {
+        let (x, y) = ((o.orig_h, o.orig_p), (o.resp_h, o.resp_p));
+        let key = (o.vantage.clone(), o.proto.clone(), x.min(y), x.max(y));
+        groups.entry(key).or_default().push(o);
+    }
+    for (_, mut g) in groups {
+        g.sort_by(|a, b| (a.start_ns, &a.id).cmp(&(b.start_ns, &b.id)));
+        let mut used = vec![false; g.len()];
+        for i in 0..g.len() {
+            if used[i] {
+                continue;
+            }
+            let partner = (i + 1..g.len()).find(|&j| {
+                !used[j]
+                    && g[j].orig_h == g[i].resp_h
+                    && g[j].orig_p == g[i].resp_p
+                    && (g[j].start_ns - g[i].start_ns).abs() <= tolerance_ns
+            });
+            used[i] = true;
+            let Some(j) = partner else {
+                out.push(g[i].clone());
+                continue;
+            };
+            used[j] = true;
+            let (a, b) = (&g[i], &g[j]);
+            // `a` started no later than `b` (sorted); on a tie the client is the side
+            // talking to the lower port.
+            let a_is_client = a.start_ns < b.start_ns || a.resp_p <= b.resp_p;
+            let (c, s) = if a_is_client { (a, b) } else { (b, a) };
+            out.push(Observation {
+                id: c.id.clone(),
+                vantage: c.vantage.clone(),
+                proto: c.proto.clone(),
+                orig_h: c.orig_h,
+                orig_p: c.orig_p,
+                resp_h: c.resp_h,
+                resp_p: c.resp_p,
+                start_ns: a.start_ns.min(b.start_ns),
+                end_ns: a.end_ns.max(b.end_ns),
+                orig_bytes: c.orig_bytes,
+                resp_bytes: s.orig_bytes,
+                one_way: false,
+                paired_id: Some(s.id.clone()),
+            });
+        }
+    }
+    out
+}
+
+/// Merges observations of the same connection, after joining one-way flow records
+/// with their reverse ([`pair_one_way`]): same protocol and 5-tuple, start
 /// within `tolerance_ns` of the previous observation in the group (so NetFlow's
 /// whole-second export clock does not split a session). Output is sorted by
 /// (start, 5-tuple): deterministic whatever the table order.
-pub fn merge(mut obs: Vec<Observation>, tolerance_ns: i64) -> Vec<FlowConn> {
+pub fn merge(obs: Vec<Observation>, tolerance_ns: i64) -> Vec<FlowConn> {
+    let mut obs = pair_one_way(obs, tolerance_ns);
     obs.sort_by(|a, b| {
         (
             &a.proto, a.orig_h, a.orig_p, a.resp_h, a.resp_p, a.start_ns, &a.id,
@@ -269,6 +351,7 @@ pub fn merge(mut obs: Vec<Observation>, tolerance_ns: i64) -> Vec<FlowConn> {
         if same {
             let c = out.last_mut().expect("checked above");
             c.ids.push(o.id);
+            c.ids.extend(o.paired_id);
             if !c.vantages.contains(&o.vantage) {
                 c.vantages.push(o.vantage);
             }
@@ -277,7 +360,7 @@ pub fn merge(mut obs: Vec<Observation>, tolerance_ns: i64) -> Vec<FlowConn> {
             c.resp_bytes = max_opt(c.resp_bytes, o.resp_bytes);
         } else {
             out.push(FlowConn {
-                ids: vec![o.id],
+                ids: std::iter::once(o.id).chain(o.paired_id).collect(),
                 vantages: vec![o.vantage],
                 proto: o.proto,
                 orig_h: o.orig_h,
@@ -329,6 +412,8 @@ mod tests {
             end_ns: (start_s + 100) * 1_000_000_000,
             orig_bytes: Some(bytes),
             resp_bytes: None,
+            one_way: false,
+            paired_id: None,
         }
     }
 
@@ -345,6 +430,78 @@ mod tests {
         assert_eq!(got[0].ids, ["a:7", "b:1"]);
         assert_eq!(got[0].vantages, ["relay-isp", "victim-edge"]);
         assert_eq!(got[0].orig_bytes, Some(100));
+    }
+
+    fn one_way(
+        id: &str,
+        from: (&str, u16),
+        to: (&str, u16),
+        start_s: i64,
+        bytes: u64,
+    ) -> Observation {
+        Observation {
+            id: id.into(),
+            vantage: "isp".into(),
+            proto: "tcp".into(),
+            orig_h: from.0.parse().unwrap(),
+            orig_p: from.1,
+            resp_h: to.0.parse().unwrap(),
+            resp_p: to.1,
+            start_ns: start_s * 1_000_000_000,
+            end_ns: (start_s + 60) * 1_000_000_000,
+            orig_bytes: Some(bytes),
+            resp_bytes: None,
+            one_way: true,
+            paired_id: None,
+        }
+    }
+
+    #[test]
+    fn one_way_records_pair_into_one_connection_client_first() {
+        // Same start (as softflowd stamps both): the client is the side of the high port.
+        let got = merge(
+            vec![
+                one_way(
+                    "n:1",
+                    ("198.51.100.23", 22),
+                    ("192.0.2.66", 40022),
+                    1000,
+                    5000,
+                ),
+                one_way(
+                    "n:2",
+                    ("192.0.2.66", 40022),
+                    ("198.51.100.23", 22),
+                    1000,
+                    700,
+                ),
+                // No partner: stays, one-way.
+                one_way(
+                    "n:3",
+                    ("192.0.2.66", 40023),
+                    ("198.51.100.23", 22),
+                    1100,
+                    10,
+                ),
+            ],
+            1_000_000_000,
+        );
+        assert_eq!(got.len(), 2);
+        let c = &got[0];
+        assert_eq!(c.orig_h.to_string(), "192.0.2.66");
+        assert_eq!((c.orig_p, c.resp_p), (40022, 22));
+        assert_eq!((c.orig_bytes, c.resp_bytes), (Some(700), Some(5000)));
+        assert_eq!(c.ids, ["n:1", "n:2"]);
+        assert_eq!(got[1].resp_bytes, None);
+        // Earlier start decides when the starts differ.
+        let got = merge(
+            vec![
+                one_way("m:1", ("10.0.0.1", 22), ("10.0.0.2", 50000), 1000, 1),
+                one_way("m:2", ("10.0.0.2", 50000), ("10.0.0.1", 22), 1000, 1),
+            ],
+            0,
+        );
+        assert_eq!(got.len(), 1);
     }
 
     #[test]

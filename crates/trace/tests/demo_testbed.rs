@@ -161,3 +161,76 @@ fn same_case_same_bytes_and_the_baseline_runs_on_it_too() {
         assert_eq!(c["method"], "zp");
     }
 }
+
+#[test]
+fn netflow_of_the_same_traffic_pairs_into_the_labelled_connections() {
+    // softflowd exports one record per direction; trace must join them into the
+    // labelled connections (client as originator, both directions' bytes), so flow
+    // mode judges the same pairs as packet mode.
+    let l = labels();
+    let tmp = tempfile::tempdir().unwrap();
+    let case = Case::init(&tmp.path().join("case"), "demo-netflow-test").unwrap();
+    let mut ro = ReadOptions::default();
+    for v in ["victim", "relay2", "relay1"] {
+        let o = IngestOptions {
+            vantage: format!("{v}-netflow"),
+            format: None,
+        };
+        case.ingest(&demo(&format!("testbed-{v}.netflow-v9.pcap")), &o, &mut ro)
+            .unwrap();
+    }
+    let (obs, load) = relaytrace_trace::conn::load_case(&case).unwrap();
+    assert_eq!(load.skipped, 0);
+    assert!(obs.iter().all(|o| o.one_way), "softflowd rows are one-way");
+    let conns = relaytrace_trace::merge(obs, 1_000_000_000);
+    let have: BTreeSet<Tuple> = conns
+        .iter()
+        .filter(|c| c.orig_bytes.is_some() && c.resp_bytes.is_some())
+        .map(|c| {
+            (
+                c.orig_h.to_string(),
+                u64::from(c.orig_p),
+                c.resp_h.to_string(),
+                u64::from(c.resp_p),
+            )
+        })
+        .collect();
+    let ids: BTreeSet<&str> = l["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["hops"].as_array().unwrap().iter())
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    let hops: Vec<Tuple> = l["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| ids.contains(c["id"].as_str().unwrap()))
+        .map(tuple)
+        .collect();
+    assert_eq!(hops.len(), 6, "two sessions of three hops");
+    for h in &hops {
+        assert!(
+            have.contains(h),
+            "hop {h:?} not a two-way connection in {have:?}"
+        );
+    }
+    // And flow mode makes every labelled attack pair a candidate.
+    let p = TraceParams {
+        method: TraceMethod::Flow,
+        ..TraceParams::new(victim(&l).parse().unwrap())
+    };
+    let out = trace_case(&case, &p).unwrap();
+    let truth = true_pairs(&l);
+    let found: BTreeSet<(Tuple, Tuple)> = out
+        .candidates
+        .iter()
+        .map(|c| (tuple(&c["inbound"]), tuple(&c["outbound"])))
+        .filter(|pair| truth.contains(pair))
+        .collect();
+    assert!(
+        found.len() >= 4,
+        "attack pairs among flow candidates: {found:?}"
+    );
+}
