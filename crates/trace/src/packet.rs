@@ -296,59 +296,75 @@ fn shares_host(a: &FlowConn, b: &FlowConn) -> bool {
         .any(|h| *h == b.orig_h || *h == b.resp_h)
 }
 
-/// `times` shifted circularly by `delta` inside `[w0, w0 + span)`, sorted. Times
-/// outside the window are dropped (they cannot be matched inside it either).
+/// `times` (sorted) shifted circularly by `delta` (0 < delta < span) inside
+/// `[w0, w0 + span)`, sorted, into `out`. Times outside the window are dropped (they
+/// cannot be matched inside it either). The shifted list is a rotation of the sorted
+/// one — the times that wrap come first — so no sort is needed.
+fn shifted_into(times: &[i64], w0: i64, span: i64, delta: i64, out: &mut Vec<i64>) {
+    out.clear();
+    let lo = times.partition_point(|&t| t < w0);
+    let hi = times.partition_point(|&t| t < w0 + span);
+    let inside = &times[lo..hi];
+    let wrap = inside.partition_point(|&t| t - w0 + delta < span);
+    out.extend(inside[wrap..].iter().map(|&t| t + delta - span));
+    out.extend(inside[..wrap].iter().map(|&t| t + delta));
+}
+
+/// [`shifted_into`] into a new vector.
 fn shifted(times: &[i64], w0: i64, span: i64, delta: i64) -> Vec<i64> {
-    let mut out: Vec<i64> = times
-        .iter()
-        .filter(|&&t| t >= w0 && t < w0 + span)
-        .map(|&t| w0 + (t - w0 + delta).rem_euclid(span))
-        .collect();
-    out.sort_unstable();
+    let mut out = Vec::with_capacity(times.len());
+    shifted_into(times, w0, span, delta, &mut out);
     out
 }
 
-/// Bursts of `times` inside `[lo, hi]`: runs of packets separated by less than `gap`,
-/// each thinned so that consecutive events are at least `spacing` apart.
-fn bursts(times: &[i64], lo: i64, hi: i64, gap: i64, spacing: i64) -> Vec<Vec<i64>> {
-    let mut out: Vec<Vec<i64>> = Vec::new();
-    let mut prev = i64::MIN;
-    for &t in times {
-        if t < lo || t > hi {
-            continue;
+/// Bursts of `times` inside `[lo, hi]` — runs of packets separated by less than `gap`,
+/// each thinned so that consecutive events are at least `spacing` apart — counted as
+/// `(matched, total)`: a burst is matched when at least [`BURST_MATCH_SHARE`] of its
+/// events have a `target` time in `[e − before, e + after]`. One pass, no allocation
+/// (it runs for every shift of the null).
+fn count_bursts(
+    times: &[i64],
+    (lo, hi): (i64, i64),
+    gap: i64,
+    spacing: i64,
+    target: &[i64],
+    (before, after): (i64, i64),
+) -> (usize, usize) {
+    let (mut matched, mut total) = (0usize, 0usize);
+    let (mut events, mut hits) = (0usize, 0usize);
+    let close = |events: usize, hits: usize, matched: &mut usize| {
+        if events > 0 && hits as f64 >= BURST_MATCH_SHARE * events as f64 {
+            *matched += 1;
         }
-        if prev == i64::MIN || t - prev >= gap {
-            out.push(vec![t]);
-        } else {
-            let b = out.last_mut().expect("a burst was started");
-            if t - *b.last().expect("bursts are never empty") >= spacing {
-                b.push(t);
-            }
+    };
+    let (mut prev, mut last_event) = (i64::MIN, i64::MIN);
+    let first = times.partition_point(|&t| t < lo);
+    for &t in &times[first..] {
+        if t > hi {
+            break;
+        }
+        let new_burst = prev == i64::MIN || t - prev >= gap;
+        if new_burst {
+            close(events, hits, &mut matched);
+            total += 1;
+            events = 0;
+            hits = 0;
+        }
+        if new_burst || t - last_event >= spacing {
+            events += 1;
+            hits += usize::from(has_near(target, t, before, after));
+            last_event = t;
         }
         prev = t;
     }
-    out
+    close(events, hits, &mut matched);
+    (matched, total)
 }
 
 /// Whether `target` has a time in `[e − before, e + after]`.
 fn has_near(target: &[i64], e: i64, before: i64, after: i64) -> bool {
     let i = target.partition_point(|&t| t < e - before);
     target.get(i).is_some_and(|&t| t <= e + after)
-}
-
-/// How many bursts are matched: at least [`BURST_MATCH_SHARE`] of their events have a
-/// `target` time in `[e − before, e + after]`.
-fn matched_bursts(bursts: &[Vec<i64>], target: &[i64], before: i64, after: i64) -> usize {
-    bursts
-        .iter()
-        .filter(|b| {
-            let hit = b
-                .iter()
-                .filter(|&&e| has_near(target, e, before, after))
-                .count();
-            hit as f64 >= BURST_MATCH_SHARE * b.len() as f64
-        })
-        .count()
 }
 
 /// Share of a burst's events that must find their counterpart for the burst to count
@@ -440,11 +456,10 @@ fn burst_counts(
             (skew, delta),
         ),
     };
-    let f = bursts(fwd_ev, lo, hi, BURST_GAP_NS.max(delta), delta);
-    let b = bursts(back_ev, lo, hi, BURST_GAP_NS.max(delta), delta);
+    let gap = BURST_GAP_NS.max(delta);
     [
-        (matched_bursts(&f, fwd_tg, fwd_win.0, fwd_win.1), f.len()),
-        (matched_bursts(&b, back_tg, back_win.0, back_win.1), b.len()),
+        count_bursts(fwd_ev, (lo, hi), gap, delta, fwd_tg, fwd_win),
+        count_bursts(back_ev, (lo, hi), gap, delta, back_tg, back_win),
     ]
 }
 
@@ -458,51 +473,68 @@ fn counting(
     let span = d1 - d0 + 1;
     let offsets = shifts(span, p);
     let window = (d0 + SETUP_NS, d1);
-    let mut best: Option<(f64, f64, LinkDetail)> = None;
-    let mut tries = 0usize;
-    for side in [EventSide::Inbound, EventSide::Outbound] {
-        for &delta in &p.delays_ns {
-            tries += 1;
-            let obs = burst_counts(u, &d.orig, &d.resp, window, side, delta, p.skew_ns);
-            let n = obs[0].1 + obs[1].1;
-            let matched = obs[0].0 + obs[1].0;
-            // A relay reproduces nearly every burst; a pair matching fewer than half is
-            // not one, whatever the null says, and costs no null (most pairs stop here).
-            if n < p.min_events || 2 * matched < n {
-                continue;
-            }
-            // The null: D's own timeline displaced inside its lifetime.
-            let mut null = [(0usize, 0usize); 2];
-            for &s in &offsets {
-                let d_orig = shifted(&d.orig, d0, span, s);
-                let d_resp = shifted(&d.resp, d0, span, s);
-                let c = burst_counts(u, &d_orig, &d_resp, window, side, delta, p.skew_ns);
-                for k in 0..2 {
-                    null[k].0 += c[k].0;
-                    null[k].1 += c[k].1;
-                }
-            }
-            let pval = if offsets.is_empty() {
-                1.0
-            } else {
-                let tail = |k: usize| {
-                    let q = (null[k].0 as f64 + 1.0) / (null[k].1 as f64 + 2.0);
-                    binomial_tail_bound(obs[k].0, obs[k].1, q)
-                };
-                fisher2(tail(0), tail(1))
-            };
-            let detail = LinkDetail::Packet {
-                delay_bound_ns: delta,
-                events: n,
-                matched,
-            };
-            if best.as_ref().is_none_or(|b| pval < b.1) {
-                best = Some((matched as f64 / n as f64, pval, detail));
+    let combos: Vec<(EventSide, i64)> = [EventSide::Inbound, EventSide::Outbound]
+        .into_iter()
+        .flat_map(|side| p.delays_ns.iter().map(move |&delta| (side, delta)))
+        .collect();
+    let observed: Vec<[(usize, usize); 2]> = combos
+        .iter()
+        .map(|&(side, delta)| burst_counts(u, &d.orig, &d.resp, window, side, delta, p.skew_ns))
+        .collect();
+    // A relay reproduces nearly every burst; a (side, delta) matching fewer than half
+    // of its bursts is not one, whatever the null says, and costs no null (most pairs
+    // stop here).
+    let active: Vec<usize> = (0..combos.len())
+        .filter(|&c| {
+            let n = observed[c][0].1 + observed[c][1].1;
+            let m = observed[c][0].0 + observed[c][1].0;
+            n >= p.min_events && 2 * m >= n
+        })
+        .collect();
+    if active.is_empty() {
+        return None;
+    }
+    // The null: D's own timeline displaced inside its lifetime, each shift made once
+    // and read by every (side, delta) still in play.
+    let mut null = vec![[(0usize, 0usize); 2]; combos.len()];
+    let (mut d_orig, mut d_resp) = (Vec::new(), Vec::new());
+    for &s in &offsets {
+        shifted_into(&d.orig, d0, span, s, &mut d_orig);
+        shifted_into(&d.resp, d0, span, s, &mut d_resp);
+        for &c in &active {
+            let (side, delta) = combos[c];
+            let got = burst_counts(u, &d_orig, &d_resp, window, side, delta, p.skew_ns);
+            for k in 0..2 {
+                null[c][k].0 += got[k].0;
+                null[c][k].1 += got[k].1;
             }
         }
     }
+    let mut best: Option<(f64, f64, LinkDetail)> = None;
+    for &c in &active {
+        let obs = observed[c];
+        let (n, matched) = (obs[0].1 + obs[1].1, obs[0].0 + obs[1].0);
+        let pval = if offsets.is_empty() {
+            1.0
+        } else {
+            let tail = |k: usize| {
+                let q = (null[c][k].0 as f64 + 1.0) / (null[c][k].1 as f64 + 2.0);
+                binomial_tail_bound(obs[k].0, obs[k].1, q)
+            };
+            fisher2(tail(0), tail(1))
+        };
+        let detail = LinkDetail::Packet {
+            delay_bound_ns: combos[c].1,
+            events: n,
+            matched,
+        };
+        if best.as_ref().is_none_or(|b| pval < b.1) {
+            best = Some((matched as f64 / n as f64, pval, detail));
+        }
+    }
+    // Bonferroni over every (side, delta) looked at, judged or not.
     best.map(|(s, pv, d)| {
-        let pv = (pv * tries as f64).clamp(PROBABILITY_FLOOR, 1.0);
+        let pv = (pv * combos.len() as f64).clamp(PROBABILITY_FLOOR, 1.0);
         (s, pv, d)
     })
 }
@@ -712,6 +744,20 @@ mod tests {
         let (u, d) = pair(900 * MS);
         let got = zp(&u, &d, true, lifetime(&d), &p);
         assert!(got.is_none_or(|g| g.0 < 0.6), "{got:?}");
+    }
+
+    #[test]
+    fn shifting_is_a_rotation_of_the_sorted_times() {
+        let times: Vec<i64> = vec![5, 10, 11, 40, 99, 100, 150, 199, 250];
+        for delta in [1, 37, 100, 149] {
+            let mut want: Vec<i64> = times
+                .iter()
+                .filter(|&&t| (10..210).contains(&t))
+                .map(|&t| 10 + (t - 10 + delta).rem_euclid(200))
+                .collect();
+            want.sort_unstable();
+            assert_eq!(shifted(&times, 10, 200, delta), want, "delta {delta}");
+        }
     }
 
     #[test]
