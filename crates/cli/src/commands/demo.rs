@@ -158,7 +158,7 @@ fn write_evidence(case: &Case) -> Result<()> {
 }
 
 /// Prints the assessment of the case as it stands (recorded in findings/).
-fn assess(dir: &Path) -> Result<()> {
+fn assess(dir: &Path, data: &DataDirArg) -> Result<()> {
     run_assess(AssessArgs {
         case: dir.to_path_buf(),
         format: AssessFormat::Text,
@@ -166,6 +166,7 @@ fn assess(dir: &Path) -> Result<()> {
         requests: None,
         as_of: None,
         attack_data: None,
+        data: data.clone(),
     })?;
     Ok(())
 }
@@ -206,7 +207,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     run_trace(TraceArgs::for_victim(dir.clone(), VICTIM))?;
     write_evidence(&case)?;
     println!("\n== stage 1 assess: the evidence file (public reporting on the 2014 Sony Pictures attack) and the trace so far");
-    assess(dir)?;
+    assess(dir, &args.data)?;
     println!("\n== stage 1 block plan: what the policy allows on this much proof");
     super::block::demo_plan(dir, &args.data)?;
 
@@ -216,7 +217,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     println!("\n== stage 2 trace: from the victim {VICTIM} upstream");
     run_trace(TraceArgs::for_victim(dir.clone(), VICTIM))?;
     println!("\n== stage 2 assess: the same evidence file and the longer chain");
-    assess(dir)?;
+    assess(dir, &args.data)?;
 
     let report = verify(&case)?;
     println!(
