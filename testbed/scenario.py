@@ -196,8 +196,13 @@ def cmd_session(a):
     p = Pty(fd, transcript, events)
     p.ev(ev="start", argv=argv)
     t0 = time.monotonic()
-    # Wait for the shell prompt.
+    # Wait for the shell prompt: output, then quiet, then a prompt at the end of it
+    # (through an evasive relay, login output pauses for seconds between lines).
     ok = p.wait_quiet(1.0, 25.0)
+    prompt_deadline = time.monotonic() + 25.0
+    while ok and not p.eof and not p.buf.rstrip(b" ").endswith((b"#", b"$")) \
+            and time.monotonic() < prompt_deadline:
+        p.pump(0.5)
     if not ok or p.eof:
         p.ev(ev="fail", why="no prompt")
         sys.stderr.write(f"session {a.name}: no prompt from {a.target}\n")
@@ -205,6 +210,9 @@ def cmd_session(a):
         os.waitpid(pid, 0)
         return 1
     p.ev(ev="prompt")
+    # The session's time counts from the prompt: through several relays and an evasive
+    # one, login alone can take ten seconds, which must not eat the typed commands.
+    t0 = time.monotonic()
     ncmd = 0
     queue = list(a.first or [])
     dumped = not a.dump
