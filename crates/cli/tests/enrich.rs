@@ -7,7 +7,12 @@ use std::process::{Command, Output};
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_relaytrace"))
         .args(args)
-        .env_remove("RELAYTRACE_DATA")
+        // Never the machine's data directory (the demo may have filled it): `ingest`
+        // would enrich with it. Every command here that needs data names --data-dir.
+        .env(
+            "RELAYTRACE_DATA",
+            std::env::temp_dir().join("relaytrace-tests-no-data"),
+        )
         .output()
         .expect("run relaytrace")
 }
