@@ -4,31 +4,11 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_relaytrace"))
-        .args(args)
-        // No enrichment snapshot: hops stay unenriched whatever this machine has.
-        .env(
-            "RELAYTRACE_DATA",
-            std::env::temp_dir().join("relaytrace-tests-no-data"),
-        )
-        .output()
-        .expect("run relaytrace")
-}
-
-fn stdout(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+mod common;
+use common::{run, stdout};
 
 fn demo_case(dir: &Path) -> String {
     let case = dir.join("demo-case");

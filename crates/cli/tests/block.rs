@@ -4,37 +4,14 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use relaytrace_store::{digest::sha256_hex, Case};
 use serde_json::{json, Map, Value};
 
+mod common;
+use common::{ok, run};
+
 const NOW: &str = "2026-11-30T00:00:00Z";
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_relaytrace"));
-    c.env(
-        "RELAYTRACE_DATA",
-        std::env::temp_dir().join("relaytrace-tests-no-data"),
-    );
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    let o = bin().args(args).output().expect("run relaytrace");
-    o
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
 
 /// A case from the hand-written example inputs in `demo/` (documentation addresses:
 /// 192.0.2.66 -> relay 198.51.100.23 -> victim 203.0.113.7), traced in flow mode.

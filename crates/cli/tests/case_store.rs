@@ -4,31 +4,11 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_relaytrace"));
-    // No enrichment snapshot: these tests count ledger entries, and `ingest` would
-    // add an `enrich` entry on a machine where `data update` had been run.
-    c.env(
-        "RELAYTRACE_DATA",
-        std::env::temp_dir().join("relaytrace-tests-no-data"),
-    );
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run relaytrace")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{bin, run, text};
 
 fn demo_input(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../demo")).join(name)

@@ -2,37 +2,17 @@
 //! hand-written fixtures and the bundled demo case (no network).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_relaytrace"))
-        .args(args)
-        // Never the machine's data directory (the demo may have filled it): `ingest`
-        // would enrich with it. Every command here that needs data names --data-dir.
-        .env(
-            "RELAYTRACE_DATA",
-            std::env::temp_dir().join("relaytrace-tests-no-data"),
-        )
-        .output()
-        .expect("run relaytrace")
-}
+mod common;
+use common::{repo, run, text};
 
+/// Runs `args`, requires success, returns both output streams (`data update` reports
+/// on standard error what it fetched).
 fn ok(args: &[&str]) -> String {
     let o = run(args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "relaytrace {args:?} failed:\n{text}");
-    text
-}
-
-fn repo(rel: &str) -> String {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .join(rel)
-        .to_string_lossy()
-        .into_owned()
+    let t = text(&o);
+    assert!(o.status.success(), "relaytrace {args:?} failed:\n{t}");
+    t
 }
 
 fn enrich_files(case: &Path) -> Vec<PathBuf> {

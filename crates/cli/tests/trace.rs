@@ -2,29 +2,9 @@
 //! the recorded finding, byte for byte, and `demo` ends with the chain.
 
 use std::fs;
-use std::process::{Command, Output};
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_relaytrace"))
-        .args(args)
-        // No enrichment snapshot: hops stay unenriched whatever this machine has.
-        .env(
-            "RELAYTRACE_DATA",
-            std::env::temp_dir().join("relaytrace-tests-no-data"),
-        )
-        .output()
-        .expect("run relaytrace")
-}
-
-fn stdout(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+mod common;
+use common::{run, stdout};
 
 #[test]
 fn demo_then_trace_json_is_the_recorded_finding() {
