@@ -131,9 +131,18 @@ pub struct TraceOutcome {
     pub load: LoadSummary,
     /// Candidate links before the `alpha` cut.
     pub candidate_links: usize,
-    /// Every candidate link, one JSON object each (see [`candidate_json`]): for
-    /// scripts that measure detection and calibration against ground truth.
-    pub candidates: Vec<Value>,
+    /// The connections the links index into.
+    pub conns: Vec<FlowConn>,
+    /// Every candidate link, before the `alpha` cut.
+    pub links: Vec<Link>,
+}
+
+impl TraceOutcome {
+    /// Every candidate link as JSON ([`candidate_json`]), built only when asked for:
+    /// for scripts that measure detection and calibration against ground truth.
+    pub fn candidates(&self) -> impl Iterator<Item = Value> + '_ {
+        self.links.iter().map(|l| candidate_json(&self.conns, l))
+    }
 }
 
 /// One candidate link as JSON: the relay, both connections' 5-tuples, start times and
@@ -201,13 +210,13 @@ pub fn trace_case(case: &Case, p: &TraceParams) -> Result<TraceOutcome, TraceErr
         m.insert("parameters".into(), p.to_json());
         m.insert("summary".into(), summary);
     }
-    let candidates = links.iter().map(|l| candidate_json(&conns, l)).collect();
     Ok(TraceOutcome {
         chains,
         json,
         load,
         candidate_links: links.len(),
-        candidates,
+        conns,
+        links,
     })
 }
 

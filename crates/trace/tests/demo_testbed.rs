@@ -107,7 +107,7 @@ fn packet_mode_rebuilds_the_labelled_chain_and_links_no_negative() {
     // Every candidate judged: true pairs small, every other pair above alpha.
     let truth = true_pairs(&l);
     let mut found = 0;
-    for c in &out.candidates {
+    for c in out.candidates() {
         let pair = (tuple(&c["inbound"]), tuple(&c["outbound"]));
         let fmp = c["false_match_probability"].as_f64().unwrap();
         if truth.contains(&pair) {
@@ -154,8 +154,8 @@ fn same_case_same_bytes_and_the_baseline_runs_on_it_too() {
     let out = trace_case(&case, &zp).unwrap();
     let truth = true_pairs(&l);
     // The baseline's detections on an undisturbed chain are true pairs only.
-    assert!(!out.candidates.is_empty());
-    for c in &out.candidates {
+    assert!(out.candidates().next().is_some());
+    for c in out.candidates() {
         let pair = (tuple(&c["inbound"]), tuple(&c["outbound"]));
         assert!(truth.contains(&pair), "zp detected a false pair: {c}");
         assert_eq!(c["method"], "zp");
@@ -224,8 +224,7 @@ fn netflow_of_the_same_traffic_pairs_into_the_labelled_connections() {
     let out = trace_case(&case, &p).unwrap();
     let truth = true_pairs(&l);
     let found: BTreeSet<(Tuple, Tuple)> = out
-        .candidates
-        .iter()
+        .candidates()
         .map(|c| (tuple(&c["inbound"]), tuple(&c["outbound"])))
         .filter(|pair| truth.contains(pair))
         .collect();

@@ -158,12 +158,14 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
         eprintln!("warning: skipped {e}");
     }
     if let Some(path) = &args.candidates {
-        let mut text = String::new();
-        for c in &outcome.candidates {
-            text.push_str(&serde_json::to_string(c)?);
-            text.push('\n');
+        use std::io::Write;
+        let what = || format!("writing {}", path.display());
+        let mut w = std::io::BufWriter::new(std::fs::File::create(path).with_context(what)?);
+        for c in outcome.candidates() {
+            serde_json::to_writer(&mut w, &c).with_context(what)?;
+            w.write_all(b"\n").with_context(what)?;
         }
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        w.flush().with_context(what)?;
     }
     let rec = record(&case, &outcome, &p)?;
     match args.format {
