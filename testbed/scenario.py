@@ -518,15 +518,29 @@ def cmd_run(a):
 
         def chain_runner():
             per = (T - 6) / a.sessions
+            # Several sessions: each gets a slot of `per` seconds, and inside it a random
+            # length (50-90 % of the slot, at least 8 s) at a random offset, as an operator
+            # connects when there is work rather than on a clock. (Sessions of one length
+            # back to back would repeat with a period, which no attacker is obliged to do and
+            # which a time-shift null would mistake for chance.) One session keeps the whole
+            # slot. Its own generator, so the other draws of a seed stay as they were.
+            sched = random.Random(a.seed * 7919 + 17)
+            slot0 = time.time()
             for k in range(a.sessions):
                 name = f"chain-{k + 1}"
+                length = per - 1.5
+                if a.sessions > 1:
+                    length = max(8.0, per * sched.uniform(0.5, 0.9))
+                    wait = slot0 + k * per + sched.uniform(0.0, max(0.0, per - length - 1.5)) - time.time()
+                    if wait > 0:
+                        time.sleep(wait)
                 if evasive:
                     # The last relay hands the session to its evasive forwarder (local port
                     # EVASIVE_PORT), which carries it to the victim's end of the tunnel.
                     target, port = chain_hosts[-2], EVASIVE_PORT
                 else:
                     target, port = "victim", 0
-                s, e, rc = session(name, "attacker", target, chain_hosts[1:-1], per - 1.5,
+                s, e, rc = session(name, "attacker", target, chain_hosts[1:-1], length,
                                    rng.randrange(1 << 30), first=("echo $SSH_CONNECTION",), dump=True,
                                    port=port)
                 chain_sessions.append((name, s, e, rc))

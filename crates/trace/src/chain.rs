@@ -94,6 +94,9 @@ pub struct ChainLink {
     pub false_match_probability_pair: f64,
     /// Candidate pairs at the relay.
     pub candidates_at_relay: usize,
+    /// Flow mode's repeated-session evidence for this hop pair, when it has any (the
+    /// one with the smallest probability over the chain's sessions).
+    pub repeated: Option<crate::repeated::Repeated>,
     /// Row ids of the inbound connections (A→R), sorted.
     pub inbound_ids: Vec<String>,
     /// Row ids of the outbound connections (R→V), sorted.
@@ -239,6 +242,7 @@ fn add_link(links: &mut Vec<ChainLink>, n: usize, path: &[IpAddr], l: &Link, con
             false_match_probability: l.false_match_probability.get(),
             false_match_probability_pair: l.false_match_probability_pair.get(),
             candidates_at_relay: l.candidates_at_relay,
+            repeated: None,
             inbound_ids: Vec::new(),
             outbound_ids: Vec::new(),
             vantages: Vec::new(),
@@ -256,6 +260,14 @@ fn add_link(links: &mut Vec<ChainLink>, n: usize, path: &[IpAddr], l: &Link, con
     cl.false_match_probability_pair = cl
         .false_match_probability_pair
         .min(l.false_match_probability_pair.get());
+    if let Some(r) = l.repeated {
+        let better = cl
+            .repeated
+            .is_none_or(|c| r.false_match_probability < c.false_match_probability);
+        if better {
+            cl.repeated = Some(r);
+        }
+    }
     cl.inbound_ids.extend(inb.ids.iter().cloned());
     cl.outbound_ids.extend(out.ids.iter().cloned());
     cl.vantages
@@ -309,6 +321,7 @@ pub fn chains_json(chains: &[Chain]) -> Value {
                         "false_match_probability": l.false_match_probability,
                         "false_match_probability_pair": l.false_match_probability_pair,
                         "candidates_at_relay": l.candidates_at_relay,
+                        "repeated": l.repeated.map(|r| r.to_json()),
                         "conn_ids": ids,
                         "inbound_ids": l.inbound_ids,
                         "outbound_ids": l.outbound_ids,

@@ -56,6 +56,11 @@
 //! certain, only less. A busy host with a long window is decided by the time-shift
 //! null; a thin one by the floor.
 //!
+//! # Repeated sessions
+//! One session's records are weak evidence at a busy relay; an operator who comes back
+//! through R to V several times is not. [`crate::repeated`] combines the sessions of
+//! each (A, V) pair and folds the result into the links' probability (see there).
+//!
 //! Limits, said plainly: the null assumes R's inbound and outbound sessions are
 //! otherwise independent of each other's timing (a cron job opening outbound
 //! connections at the same minute as inbound ones would make shifts look too
@@ -68,6 +73,7 @@ use std::net::IpAddr;
 
 use crate::conn::FlowConn;
 use crate::error::TraceError;
+use crate::repeated::{self, Found, Repeated, Shifts};
 
 /// A probability, 0..=1 by construction.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
@@ -112,6 +118,9 @@ pub struct FlowParams {
     /// makes its probability larger (errs on the careful side). Kept small so that short
     /// captures (the testbed's 30 s runs) still have a null.
     pub min_shift_ns: i64,
+    /// Whether repeated sessions between the same two hosts through a relay add their
+    /// evidence ([`crate::repeated`]). Default on; off measures what single sessions say.
+    pub repeated_sessions: bool,
 }
 
 impl Default for FlowParams {
@@ -121,6 +130,7 @@ impl Default for FlowParams {
             volume_factor: 3.0,
             null_offsets: 1000,
             min_shift_ns: 10_000_000_000,
+            repeated_sessions: true,
         }
     }
 }
@@ -257,6 +267,10 @@ pub struct Link {
     pub candidates_at_relay: usize,
     /// Offsets the null used (0 when R's window was too short for any).
     pub null_offsets: usize,
+    /// Flow mode: the evidence of A's repeated sessions through R to V, when at least
+    /// two of them matched ([`crate::repeated`]); it is already folded into
+    /// `false_match_probability`.
+    pub repeated: Option<Repeated>,
 }
 
 /// The score of an outbound (given by its times and bytes) against an inbound, or
@@ -400,9 +414,15 @@ fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) 
         .map(|&i| conns[i].end_ns)
         .max()
         .unwrap_or(0);
-    let span = window_end - window_start + p.tolerance_ns;
-    let usable = span - 2 * p.min_shift_ns;
-    let k = if usable > 0 { p.null_offsets } else { 0 };
+    let shifts = Shifts::new(
+        window_start,
+        window_end,
+        p.tolerance_ns,
+        p.min_shift_ns,
+        p.null_offsets,
+    );
+    let span = shifts.span;
+    let k = shifts.deltas.len();
     let linked_inbounds: Vec<usize> = {
         let mut v: Vec<usize> = found.iter().map(|f| f.0).collect();
         v.sort_unstable();
@@ -416,17 +436,7 @@ fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) 
     inbounds.sort_by_key(|&i| conns[i].start_ns);
     let mut shifted: Vec<(i64, i64, usize)> = Vec::with_capacity(h.outbound.len());
     for (kk, host_slot) in host_max.iter_mut().enumerate() {
-        // Offsets evenly spread over (min_shift, span − min_shift), mid-points of K
-        // equal cells: deterministic and symmetric.
-        let delta =
-            p.min_shift_ns + ((usable as f64) * ((kk as f64 + 0.5) / k as f64)).round() as i64;
-        shifted.clear();
-        for &o in &h.outbound {
-            let c = &conns[o];
-            let s = window_start + (c.start_ns - window_start + delta).rem_euclid(span);
-            shifted.push((s, s + (c.end_ns - c.start_ns), o));
-        }
-        shifted.sort_unstable();
+        shifts.apply(conns, &h.outbound, kk, &mut shifted);
         for &i in &inbounds {
             let ci = &conns[i];
             // Shifted outbounds that could be contained start in [start − t, end + t].
@@ -474,10 +484,43 @@ fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) 
         let fit = (fits as f64 + 1.0) / (h.outbound.len() as f64 + 1.0);
         (arrive * fit.min(1.0)).clamp(0.0, 1.0)
     };
+    // Timing and volume components, beside the candidates in the same order.
+    let details: Vec<(f64, f64)> = found.iter().map(|f| (f.3, f.4)).collect();
+    let found: Vec<Found> = found
+        .into_iter()
+        .map(|(i, o, s, _, _)| Found {
+            inbound: i,
+            outbound: o,
+            score: s,
+            floor: floor(i, o),
+        })
+        .collect();
+    let repeated = if !p.repeated_sessions {
+        BTreeMap::new()
+    } else {
+        repeated::evaluate(
+            conns,
+            &h.inbound,
+            &h.outbound,
+            &found,
+            &shifts,
+            p.tolerance_ns,
+            |i, s, e, o| score(&conns[i], s, e, &conns[o], p).map(|x| x.0),
+        )
+    };
     found
         .into_iter()
-        .map(|(i, o, s, t, v)| {
-            let fl = floor(i, o);
+        .zip(details)
+        .map(|(f, (t, v))| {
+            let (i, o, s, fl) = (f.inbound, f.outbound, f.score, f.floor);
+            let own = fmp(&host_max, s).get().max(fl);
+            let rep = repeated.get(&(conns[i].orig_h, conns[o].resp_h)).copied();
+            // Two valid p-values, the smaller taken: Bonferroni over the two (module
+            // `repeated`).
+            let combined = match &rep {
+                Some(r) => (2.0 * own.min(r.false_match_probability.get())).min(1.0),
+                None => own,
+            };
             Link {
                 inbound: i,
                 outbound: o,
@@ -487,10 +530,11 @@ fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) 
                     tightness: t,
                     volume: v,
                 },
-                false_match_probability: Probability(fmp(&host_max, s).get().max(fl)),
+                false_match_probability: Probability(combined),
                 false_match_probability_pair: Probability(fmp(&inbound_max[&i], s).get().max(fl)),
                 candidates_at_relay: m,
                 null_offsets: k,
+                repeated: rep,
             }
         })
         .collect()

@@ -28,6 +28,7 @@ pub mod error;
 pub mod flow;
 pub mod hostinfo;
 pub mod packet;
+pub mod repeated;
 
 use relaytrace_store::{Case, Dedup};
 use serde_json::{json, Map, Value};
@@ -165,6 +166,7 @@ pub fn candidate_json(conns: &[FlowConn], l: &Link) -> Value {
         "false_match_probability": l.false_match_probability.get(),
         "false_match_probability_pair": l.false_match_probability_pair.get(),
         "candidates_at_relay": l.candidates_at_relay,
+        "repeated": l.repeated.map(|r| r.to_json()),
     })
 }
 

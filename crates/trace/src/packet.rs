@@ -249,6 +249,7 @@ pub fn find_packet_links(
                 false_match_probability_pair: Probability::new(pair_p.min(1.0)).unwrap_or(ONE),
                 candidates_at_relay: m,
                 null_offsets: p.null_shifts,
+                repeated: None,
             });
         }
     }

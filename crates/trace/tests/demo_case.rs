@@ -76,10 +76,20 @@ fn demo_chain_victim_relay_origin() {
     assert_eq!(l["to"], "203.0.113.7");
     assert_eq!(l["method"], "flow");
     assert_eq!(l["vantages"], json!(["relay-isp", "victim-edge"]));
-    // Two sessions in 40 minutes at a quiet relay: the arrival floor decides (the
-    // shift null finds nothing as good, 1/1001): about 2e-3.
+    // Two sessions in 40 minutes at a quiet relay: for each alone the arrival floor
+    // decides (the shift null finds nothing as good, 1/1001): about 2e-3 each. The same
+    // origin came back through the same relay to the same victim, and both sessions
+    // matched: the repeated pattern (truncated product of the two) is far less likely by
+    // chance, and the link reports twice its value (Bonferroni over the two values).
+    let single = l["false_match_probability_pair"].as_f64().unwrap();
+    assert!(single > 1e-3 && single <= 1e-2, "{l:#}");
+    let r = &l["repeated"];
+    assert_eq!(r["sessions"], 2, "{l:#}");
+    assert_eq!(r["inbound_sessions"], 2, "{l:#}");
+    let rp = r["false_match_probability"].as_f64().unwrap();
+    assert!(rp < single * single * 20.0, "{l:#}");
     let fmp = l["false_match_probability"].as_f64().unwrap();
-    assert!(fmp > 1e-3 && fmp <= 1e-2, "{l:#}");
+    assert!((fmp - 2.0 * rp).abs() < 1e-15, "{l:#}");
     // Two sessions, each inbound at the ISP; outbound at the ISP and the victim's
     // edge (merged, not counted twice): 2 + 4 ids.
     assert_eq!(l["inbound_ids"].as_array().unwrap().len(), 2);

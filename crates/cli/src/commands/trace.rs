@@ -225,6 +225,18 @@ fn print_table(chains: &[Chain]) {
                 l.candidates_at_relay,
                 l.vantages.join(",")
             );
+            if let Some(r) = &l.repeated {
+                println!(
+                    "    repeated sessions: {} of {}'s {} session(s) into {} carried one to {} (false-match probability of the pattern {:.2e}, {} host pair(s) at the relay)",
+                    r.sessions,
+                    l.from,
+                    r.inbound_sessions,
+                    l.relay,
+                    l.to,
+                    r.false_match_probability.get(),
+                    r.pairs_at_relay
+                );
+            }
         }
         if let Some(s) = &c.stopped {
             println!("  ({s})");
