@@ -448,6 +448,84 @@ fn main() {
             links.len()
         );
     }
+    flow_throughput();
+}
+
+/// Flow mode's throughput on a synthetic ISP-like record set (no timelines): `n`
+/// connections among `n / 50` hosts that both serve and connect (so each host has about
+/// 100 connections at every size: growth measures the method, not a denser host), over
+/// six hours, start
+/// uniform, duration log-uniform 0.1 s – 1 h, bytes log-uniform 200 B – 10 MB per
+/// direction (seeded SplitMix64, the same every run). Every host is a possible relay, so
+/// this is the per-host null at its most expensive.
+fn flow_throughput() {
+    let mut state = 0x5EED_u64;
+    let mut unit = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    println!("\nthroughput of flow mode (find_links) on synthetic records: n/50 hosts, six hours, no timelines");
+    println!(
+        "{:>12} {:>10} {:>14} {:>8} {:>10}",
+        "connections", "seconds", "conns/s", "growth", "links"
+    );
+    let mut base: Option<f64> = None;
+    for n in [10_000usize, 40_000, 160_000, 640_000] {
+        let hosts = (n / 50) as f64;
+        let host = |x: f64| -> std::net::IpAddr {
+            let k = (x * hosts) as u32;
+            std::net::Ipv4Addr::from(0x0a00_0000 + k).into()
+        };
+        let mut conns: Vec<FlowConn> = (0..n)
+            .map(|i| {
+                let (a, mut b) = (host(unit()), host(unit()));
+                if a == b {
+                    b = host(unit());
+                }
+                let start = (unit() * 6.0 * 3600e9) as i64;
+                let dur = (0.1f64.ln() + unit() * (3600f64.ln() - 0.1f64.ln())).exp();
+                let bytes = |u: f64| (200f64.ln() + u * (1e7f64.ln() - 200f64.ln())).exp() as u64;
+                FlowConn {
+                    ids: vec![format!("s{i}")],
+                    vantages: vec!["isp".into()],
+                    proto: "tcp".into(),
+                    orig_h: a,
+                    orig_p: 40000,
+                    resp_h: b,
+                    resp_p: 22,
+                    start_ns: start,
+                    end_ns: start + (dur * 1e9) as i64,
+                    orig_bytes: Some(bytes(unit())),
+                    resp_bytes: Some(bytes(unit())),
+                }
+            })
+            .collect();
+        conns.sort_by_key(|c| c.start_ns);
+        let t = Instant::now();
+        let links = find_links(
+            &conns,
+            &FlowParams {
+                null_offsets: std::env::var("RT_K")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1000),
+                repeated_sessions: std::env::var_os("RT_NOREP").is_none(),
+                ..FlowParams::default()
+            },
+        )
+        .expect("default parameters are valid");
+        let s = t.elapsed().as_secs_f64();
+        let growth = base.map_or("1.00".to_string(), |b| format!("{:.2}", s / b));
+        base.get_or_insert(s);
+        println!(
+            "{n:>12} {s:>10.3} {:>14.0} {growth:>8} {:>10}",
+            n as f64 / s,
+            links.len()
+        );
+    }
 }
 
 /// All runs' connections and timelines, `copies` times, each copy later in time than

@@ -42,6 +42,10 @@
 //! to the link's own inbound connection) is reported beside it as
 //! `false_match_probability_pair`. The smallest reportable value is `1/(K+1)`: with
 //! the default `K = 1000`, just under 1e-3; ask for more offsets to claim less.
+//! The offsets are tried in a low-discrepancy order and each value stops once ten shifts
+//! have matched as well (a Besag–Clifford sequential p-value, `10 / L` after `L` shifts):
+//! a chance pair at a busy host is priced after a few dozen shifts instead of a thousand,
+//! and a value near any usual threshold still sees all `K` ([`crate::shift`]).
 //!
 //! # Floor: when R's background is too thin to say
 //! A host with two sessions in a 30-second capture has almost no background: no
@@ -73,7 +77,8 @@ use std::net::IpAddr;
 
 use crate::conn::FlowConn;
 use crate::error::TraceError;
-use crate::repeated::{self, Found, Repeated, Shifts};
+use crate::repeated::{self, Found, Repeated};
+use crate::shift::{Bytes, Moved, Sequential, Shifts};
 
 /// A probability, 0..=1 by construction.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
@@ -265,7 +270,8 @@ pub struct Link {
     pub false_match_probability_pair: Probability,
     /// Candidate pairs at R (the multiplicity the correction accounts for).
     pub candidates_at_relay: usize,
-    /// Offsets the null used (0 when R's window was too short for any).
+    /// Offsets the null tried at this relay before every value was settled (at most
+    /// `K`; 0 when R's window was too short for any).
     pub null_offsets: usize,
     /// Flow mode: the evidence of A's repeated sessions through R to V, when at least
     /// two of them matched ([`crate::repeated`]); it is already folded into
@@ -294,34 +300,40 @@ pub(crate) fn sort_links(links: &mut [Link], conns: &[FlowConn]) {
 /// outside a case; the false-match probability needs the host's background
 /// ([`find_links`]).
 pub fn pair_score(inb: &FlowConn, out: &FlowConn, p: &FlowParams) -> Option<f64> {
-    score(inb, out.start_ns, out.end_ns, out, p).map(|s| s.0)
+    score(
+        inb,
+        out.start_ns,
+        out.end_ns,
+        (out.orig_bytes, out.resp_bytes),
+        p,
+    )
+    .map(|s| s.0)
 }
 
+/// (score, tightness, volume) of an outbound with the given times and byte counts inside
+/// `inb`, `None` when it fails a gate.
 fn score(
     inb: &FlowConn,
     out_start: i64,
     out_end: i64,
-    out: &FlowConn,
+    out_bytes: Bytes,
     p: &FlowParams,
 ) -> Option<(f64, f64, f64)> {
     let t = p.tolerance_ns;
     if out_start < inb.start_ns - t || out_end > inb.end_ns + t {
         return None;
     }
-    let volume = volume(inb, out, p.volume_factor)?;
+    let volume = volume((inb.orig_bytes, inb.resp_bytes), out_bytes, p.volume_factor)?;
     let slack = (out_start - inb.start_ns).max(0) + (inb.end_ns - out_end).max(0);
     let d = (out_end - out_start).max(t).max(1) as f64;
     let tightness = d / (d + slack as f64);
     Some((tightness * volume, tightness, volume))
 }
 
-fn volume(inb: &FlowConn, out: &FlowConn, factor: f64) -> Option<f64> {
+fn volume(inb: Bytes, out: Bytes, factor: f64) -> Option<f64> {
     let mut product = 1.0;
     let mut n = 0;
-    for (a, b) in [
-        (inb.orig_bytes, out.orig_bytes),
-        (inb.resp_bytes, out.resp_bytes),
-    ] {
+    for (a, b) in [(inb.0, out.0), (inb.1, out.1)] {
         let (Some(a), Some(b)) = (a, b) else { continue };
         let (lo, hi) = (a.min(b) as f64, a.max(b) as f64);
         let r = if hi == 0.0 { 1.0 } else { lo / hi };
@@ -349,49 +361,56 @@ struct HostConns {
 /// outbound start, inbound start): deterministic.
 pub fn find_links(conns: &[FlowConn], p: &FlowParams) -> Result<Vec<Link>, TraceError> {
     p.check()?;
-    let mut hosts: BTreeMap<IpAddr, HostConns> = BTreeMap::new();
+    // Each TCP connection's two ends, grouped by host by one sort (a map keyed by host
+    // cost a sixth of the run on a 640k-record set, `bench/trace`'s flow throughput).
+    let mut ends: Vec<(IpAddr, bool, usize)> = Vec::with_capacity(2 * conns.len());
     for (i, c) in conns.iter().enumerate() {
-        if !c.is_tcp() {
-            continue;
+        if c.is_tcp() {
+            ends.push((c.resp_h, false, i));
+            ends.push((c.orig_h, true, i));
         }
-        hosts
-            .entry(c.resp_h)
-            .or_insert_with(|| HostConns {
-                inbound: Vec::new(),
-                outbound: Vec::new(),
-            })
-            .inbound
-            .push(i);
-        hosts
-            .entry(c.orig_h)
-            .or_insert_with(|| HostConns {
-                inbound: Vec::new(),
-                outbound: Vec::new(),
-            })
-            .outbound
-            .push(i);
     }
+    ends.sort_unstable();
     let mut links = Vec::new();
-    for (relay, h) in &hosts {
-        if h.inbound.is_empty() || h.outbound.is_empty() {
+    for host in ends.chunk_by(|a, b| a.0 == b.0) {
+        let split = host.partition_point(|e| !e.1);
+        if split == 0 || split == host.len() {
             continue;
         }
-        links.extend(host_links(conns, *relay, h, p));
+        let h = HostConns {
+            inbound: host[..split].iter().map(|e| e.2).collect(),
+            outbound: host[split..].iter().map(|e| e.2).collect(),
+        };
+        links.extend(host_links(conns, host[0].0, &h, p));
     }
     sort_links(&mut links, conns);
     Ok(links)
 }
 
 fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) -> Vec<Link> {
-    // Observed candidates.
+    // Observed candidates: for each inbound, the outbounds that start inside it.
+    let mut by_start: Vec<(i64, usize)> =
+        h.outbound.iter().map(|&o| (conns[o].start_ns, o)).collect();
+    by_start.sort_unstable();
     let mut found: Vec<(usize, usize, f64, f64, f64)> = Vec::new();
     for &i in &h.inbound {
-        for &o in &h.outbound {
-            if i == o || conns[i].orig_h == conns[o].resp_h {
+        let ci = &conns[i];
+        let lo = by_start.partition_point(|x| x.0 < ci.start_ns - p.tolerance_ns);
+        for &(start, o) in &by_start[lo..] {
+            if start > ci.end_ns + p.tolerance_ns {
+                break;
+            }
+            if i == o || ci.orig_h == conns[o].resp_h {
                 continue;
             }
-            let (ci, co) = (&conns[i], &conns[o]);
-            if let Some((s, t, v)) = score(ci, co.start_ns, co.end_ns, co, p) {
+            let co = &conns[o];
+            if let Some((s, t, v)) = score(
+                ci,
+                co.start_ns,
+                co.end_ns,
+                (co.orig_bytes, co.resp_bytes),
+                p,
+            ) {
                 found.push((i, o, s, t, v));
             }
         }
@@ -399,7 +418,8 @@ fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) 
     if found.is_empty() {
         return Vec::new();
     }
-    // The null: best shifted score per offset, for the host and per inbound.
+    // The null: best shifted score per offset, for the host and per inbound, each link's
+    // values counted sequentially ([`crate::shift`]).
     let window_start = h
         .inbound
         .iter()
@@ -415,72 +435,113 @@ fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) 
         .max()
         .unwrap_or(0);
     let shifts = Shifts::new(
-        window_start,
-        window_end,
+        conns,
+        &h.outbound,
+        (window_start, window_end),
         p.tolerance_ns,
         p.min_shift_ns,
         p.null_offsets,
     );
     let span = shifts.span;
-    let k = shifts.deltas.len();
-    let linked_inbounds: Vec<usize> = {
-        let mut v: Vec<usize> = found.iter().map(|f| f.0).collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
-    let mut host_max = vec![0.0f64; k];
-    let mut inbound_max: BTreeMap<usize, Vec<f64>> =
-        linked_inbounds.iter().map(|&i| (i, vec![0.0; k])).collect();
-    let mut inbounds: Vec<usize> = h.inbound.clone();
-    inbounds.sort_by_key(|&i| conns[i].start_ns);
-    let mut shifted: Vec<(i64, i64, usize)> = Vec::with_capacity(h.outbound.len());
-    for (kk, host_slot) in host_max.iter_mut().enumerate() {
-        shifts.apply(conns, &h.outbound, kk, &mut shifted);
-        for &i in &inbounds {
+    // Inbounds by start, each with its slot in `best_of` when some link starts from it.
+    let mut linked: Vec<usize> = found.iter().map(|f| f.0).collect();
+    linked.sort_unstable();
+    linked.dedup();
+    let slot_of = |i: usize| linked.binary_search(&i).ok();
+    // Each inbound with its slot and its originator among R's outbound peers (a shifted
+    // outbound back to the inbound's own originator is a loop, not a candidate).
+    let mut inbounds: Vec<(usize, Option<usize>, Option<u32>)> = h
+        .inbound
+        .iter()
+        .map(|&i| (i, slot_of(i), shifts.peer(conns[i].orig_h)))
+        .collect();
+    inbounds.sort_by_key(|&(i, _, _)| conns[i].start_ns);
+    let found_slot: Vec<usize> = found
+        .iter()
+        .map(|f| slot_of(f.0).expect("every link's inbound is linked"))
+        .collect();
+    let mut best_of = vec![0.0f64; linked.len()];
+    let mut host_seq = vec![Sequential::default(); found.len()];
+    let mut pair_seq = vec![Sequential::default(); found.len()];
+    let mut tried = 0usize;
+    let mut shifted: Vec<Moved> = Vec::with_capacity(h.outbound.len());
+    // Per shift, what can still change a value: the highest score among links whose
+    // per-host value is open, and the inbounds whose per-pair values are open. Once the
+    // host's best shifted score reaches that score, the remaining inbounds cannot change
+    // any open value and are skipped (the values are the same as without skipping).
+    let mut pair_open = vec![true; linked.len()];
+    for kk in 0..shifts.deltas.len() {
+        shifts.apply(kk, &mut shifted);
+        let need_host = found
+            .iter()
+            .zip(&host_seq)
+            .filter(|(_, q)| !q.stopped())
+            .map(|(f, _)| f.2)
+            .fold(f64::NEG_INFINITY, f64::max);
+        pair_open.iter_mut().for_each(|x| *x = false);
+        for (n, q) in pair_seq.iter().enumerate() {
+            if !q.stopped() {
+                pair_open[found_slot[n]] = true;
+            }
+        }
+        let mut host_best = 0.0f64;
+        // Inbounds come by start, so the first shifted outbound that could be inside one
+        // only moves forward: a merge, not a search per inbound.
+        let mut lo = 0usize;
+        for &(i, slot, me) in &inbounds {
+            if host_best >= need_host && !slot.is_some_and(|x| pair_open[x]) {
+                continue;
+            }
             let ci = &conns[i];
             // Shifted outbounds that could be contained start in [start − t, end + t].
-            let lo = shifted.partition_point(|x| x.0 < ci.start_ns - p.tolerance_ns);
+            while lo < shifted.len() && shifted[lo].start < ci.start_ns - p.tolerance_ns {
+                lo += 1;
+            }
             let mut best = 0.0f64;
-            for &(s, e, o) in &shifted[lo..] {
-                if s > ci.end_ns + p.tolerance_ns {
+            for m in &shifted[lo..] {
+                if m.start > ci.end_ns + p.tolerance_ns {
                     break;
                 }
-                if conns[o].resp_h == ci.orig_h {
+                if Some(m.peer) == me {
                     continue;
                 }
-                if let Some((sc, _, _)) = score(ci, s, e, &conns[o], p) {
+                if let Some((sc, _, _)) = score(ci, m.start, m.end, m.bytes, p) {
                     best = best.max(sc);
                 }
             }
-            *host_slot = host_slot.max(best);
-            if let Some(v) = inbound_max.get_mut(&i) {
-                v[kk] = best;
+            host_best = host_best.max(best);
+            if let Some(slot) = slot {
+                best_of[slot] = best;
             }
         }
-    }
-    let fmp = |maxima: &[f64], s: f64| -> Probability {
-        if maxima.is_empty() {
-            return Probability(1.0);
+        tried = kk + 1;
+        for (n, f) in found.iter().enumerate() {
+            host_seq[n].record(tried, host_best >= f.2);
+            pair_seq[n].record(tried, best_of[found_slot[n]] >= f.2);
         }
-        let count = maxima.iter().filter(|&&m| m >= s).count();
-        Probability((count as f64 + 1.0) / (maxima.len() as f64 + 1.0))
-    };
+        if host_seq.iter().all(|s| s.stopped()) {
+            break;
+        }
+    }
+    let k = tried;
     let m = found.len();
     // Arrival-model floor (see the module docs): outbound arrivals at R's own rate,
     // durations drawn from R's own outbound durations, both with +1 smoothing.
     let rate_per_ns = (h.outbound.len() as f64 + 1.0) / span.max(1) as f64;
+    let mut durations: Vec<i64> = h
+        .outbound
+        .iter()
+        .map(|&x| conns[x].end_ns - conns[x].start_ns)
+        .collect();
+    durations.sort_unstable();
     let floor = |i: usize, o: usize| -> f64 {
         let (ci, co) = (&conns[i], &conns[o]);
         let lag = (co.start_ns - ci.start_ns).max(0) + p.tolerance_ns;
         let arrive = 1.0 - (-rate_per_ns * lag as f64).exp();
         let d_obs = co.end_ns - co.start_ns;
         let slack = lag + (ci.end_ns - co.end_ns).max(0) + p.tolerance_ns;
-        let fits = h
-            .outbound
-            .iter()
-            .filter(|&&x| ((conns[x].end_ns - conns[x].start_ns) - d_obs).abs() <= slack)
-            .count();
+        let fits = durations.partition_point(|&d| d <= d_obs + slack)
+            - durations.partition_point(|&d| d < d_obs - slack);
         let fit = (fits as f64 + 1.0) / (h.outbound.len() as f64 + 1.0);
         (arrive * fit.min(1.0)).clamp(0.0, 1.0)
     };
@@ -505,15 +566,16 @@ fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) 
             &found,
             &shifts,
             p.tolerance_ns,
-            |i, s, e, o| score(&conns[i], s, e, &conns[o], p).map(|x| x.0),
+            |i, m: &Moved| score(&conns[i], m.start, m.end, m.bytes, p).map(|x| x.0),
         )
     };
     found
         .into_iter()
         .zip(details)
-        .map(|(f, (t, v))| {
+        .enumerate()
+        .map(|(n, (f, (t, v)))| {
             let (i, o, s, fl) = (f.inbound, f.outbound, f.score, f.floor);
-            let own = fmp(&host_max, s).get().max(fl);
+            let own = host_seq[n].value(tried).max(fl);
             let rep = repeated.get(&(conns[i].orig_h, conns[o].resp_h)).copied();
             // Two valid p-values, the smaller taken: Bonferroni over the two (module
             // `repeated`).
@@ -531,7 +593,7 @@ fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) 
                     volume: v,
                 },
                 false_match_probability: Probability(combined),
-                false_match_probability_pair: Probability(fmp(&inbound_max[&i], s).get().max(fl)),
+                false_match_probability_pair: Probability(pair_seq[n].value(tried).max(fl)),
                 candidates_at_relay: m,
                 null_offsets: k,
                 repeated: rep,

@@ -29,6 +29,7 @@ pub mod flow;
 pub mod hostinfo;
 pub mod packet;
 pub mod repeated;
+mod shift;
 
 use relaytrace_store::{Case, Dedup};
 use serde_json::{json, Map, Value};

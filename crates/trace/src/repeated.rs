@@ -9,43 +9,49 @@
 //! names this "repeated co-occurrence across sessions"; it is the flow-record analogue of
 //! the long-term correlation that Zhang and Paxson's detector draws from many OFF periods.)
 //!
-//! # Statistic
-//! For a host pair (A, V) at R: `S = Σ` over *all* of A's inbound sessions at R of the
-//! best flow-mode score ([`crate::flow`]: containment × tightness × volume) of an R→V
-//! outbound inside it, 0 when there is none. Every session of A counts, matched or not,
-//! so an A that logs in to R all day does not collect matches for free.
+//! # Each session's own probability
+//! For a host pair (A, V) at R, each of A's sessions into R gets `q`: the best flow-mode
+//! score ([`crate::flow`]: containment, tightness, volume) of an R→V outbound inside it,
+//! priced by the same time-shift null as single links — all of R's outbound connections
+//! shifted by each of the `K` offsets ([`Shifts`]), `q = (#{k : a shifted R→V session
+//! scores at least as well inside it} + 1) / (K + 1)` — and floored by that session's
+//! arrival model (as single links are), so thin background never produces a certainty
+//! the data cannot carry. A session of A with no R→V outbound inside it has `q = 1`.
 //!
-//! # Probability
-//! The same time-shift null as single links: all of R's outbound connections shifted by
-//! each of the `K` offsets ([`Shifts`]) and scored against R's unshifted inbound ones,
-//! giving `S_k` for every offset; one offset moves every session at once, so the pattern
-//! of A's sessions (how many, how long, how far apart) and of R's sessions to V is kept and
-//! only their alignment is broken. `p = (#{k : S_k ≥ S} + 1) / (K + 1)`, multiplied by the
-//! number of (A, V) pairs at R that *could* have shown a repeated pattern (A with at least
-//! two sessions into R, V with at least two sessions from R: Bonferroni over every pair that
-//! could have been tested, not only those that were). It is floored, as single links are,
-//! by the arrival model of R's own sessions: the product of the matched sessions' floors
-//! (arrivals in disjoint intervals of a Poisson process are independent), times the same
-//! multiplicity — so thin background never produces a certainty the data cannot carry.
+//! # The pattern's probability
+//! The truncated product method ([`truncated_product_p`], Zaykin et al. 2002) combines
+//! the `q` of *all* of A's sessions into R, matched or not (so an A that logs in to R all
+//! day does not collect matches for free): the statistic is the product of the `q ≤ τ`
+//! (τ = [`TRUNCATION`]), its tail under independent uniform values is exact. The result is
+//! multiplied by the number of (A, V) pairs at R that *could* have shown a pattern (A with
+//! at least two sessions into R, V with at least two sessions from R): Bonferroni over
+//! every pair that could have been tested, not only those that were.
 //!
 //! Only pairs with at least two matched sessions get this value. Each of their links then
-//! reports `2 × min(own, repeated)` (capped at 1): the smaller of two valid p-values is
+//! reports `2 × min(own, pattern)` (capped at 1): the smaller of two valid p-values is
 //! itself valid only after that factor (Bonferroni over the two), so the repeated pattern
 //! can only lower a link's probability when it is clearly stronger than the link alone.
 //!
+//! Why not the joint shift null of a summed score, which needs no independence: its
+//! smallest value is `1/(K+1)` and shifts closer together than the clock tolerance are not
+//! independent of each other, so on a capture of minutes to hours it cannot go below
+//! 1e-3–1e-4 — too coarse to survive the correction over a busy relay's hundreds of host
+//! pairs, which is exactly where repeated sessions matter.
+//!
 //! # Limits
-//! The null keeps each side's own rhythm: sessions that recur on a clock (a cron job at R
-//! and a user's hourly login) would line up under a shift of one period as well, which only
-//! raises `p`. The smallest value is `1/(K+1)` times the multiplicity; shifts closer together
-//! than the clock tolerance are not independent of each other, so on a short capture (a few
-//! minutes) the resolution is coarser than `K` suggests — the value stays valid, it cannot go
-//! as low.
+//! The sessions' values are combined as independent: arrivals in disjoint intervals of a
+//! Poisson process are, but two hosts whose sessions recur on a common clock (a cron job
+//! at R and a user's scheduled logins) would look related. Sessions of A with no match
+//! count as `q = 1` though under the null most of them would be far from τ too: when A has
+//! many other sessions through R the value is conservative (six strong sessions among a
+//! hundred still give about 0.02, `tests::few_strong_sessions_among_many_still_count`).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::conn::FlowConn;
 use crate::flow::Probability;
+use crate::shift::{Moved, Sequential, Shifts};
 
 /// What repeated sessions between the same two hosts through one relay add to a link.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,7 +60,8 @@ pub struct Repeated {
     pub sessions: usize,
     /// A's sessions into R in all.
     pub inbound_sessions: usize,
-    /// `S`: sum over A's sessions of the best outbound score.
+    /// The truncated product: the product of the sessions' own probabilities at or
+    /// below [`TRUNCATION`] (smaller is stronger).
     pub statistic: f64,
     /// The pattern's false-match probability, corrected for the (A, V) pairs at R that
     /// could have shown one, floored by the arrival model.
@@ -69,70 +76,10 @@ impl Repeated {
         serde_json::json!({
             "sessions": self.sessions,
             "inbound_sessions": self.inbound_sessions,
-            "statistic": (self.statistic * 1e6).round() / 1e6,
+            "statistic": self.statistic,
             "false_match_probability": self.false_match_probability.get(),
             "pairs_at_relay": self.pairs_at_relay,
         })
-    }
-}
-
-/// The offsets of the time-shift null at one relay and how they move a connection:
-/// circularly inside R's observation window, so the density of sessions stays what it
-/// was. Shared by single links ([`crate::flow`]) and repeated sessions.
-pub(crate) struct Shifts {
-    /// First instant of R's window, ns.
-    pub window_start: i64,
-    /// Window length plus tolerance, ns.
-    pub span: i64,
-    /// The `K` offsets, ns (empty when the window is too short for any).
-    pub deltas: Vec<i64>,
-}
-
-impl Shifts {
-    /// `k` offsets evenly spread over `(min_shift, span − min_shift)`, the mid-points of
-    /// `k` equal cells: deterministic and symmetric.
-    pub fn new(
-        window_start: i64,
-        window_end: i64,
-        tolerance: i64,
-        min_shift: i64,
-        k: usize,
-    ) -> Self {
-        let span = window_end - window_start + tolerance;
-        let usable = span - 2 * min_shift;
-        let deltas = if usable > 0 {
-            (0..k)
-                .map(|kk| {
-                    min_shift + ((usable as f64) * ((kk as f64 + 0.5) / k as f64)).round() as i64
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Shifts {
-            window_start,
-            span,
-            deltas,
-        }
-    }
-
-    /// `outbound` moved by the `k`-th offset, as (start, end, index) sorted by start.
-    pub fn apply(
-        &self,
-        conns: &[FlowConn],
-        outbound: &[usize],
-        k: usize,
-        out: &mut Vec<(i64, i64, usize)>,
-    ) {
-        let delta = self.deltas[k];
-        out.clear();
-        for &o in outbound {
-            let c = &conns[o];
-            let s =
-                self.window_start + (c.start_ns - self.window_start + delta).rem_euclid(self.span);
-            out.push((s, s + (c.end_ns - c.start_ns), o));
-        }
-        out.sort_unstable();
     }
 }
 
@@ -149,7 +96,7 @@ pub(crate) struct Found {
 pub const TRUNCATION: f64 = 0.05;
 
 /// Repeated-session evidence at one relay, by (A, V), for every pair with at least two
-/// matched sessions. `score(inbound, shifted_start, shifted_end, outbound)` is flow mode's
+/// matched sessions. `score(inbound, shifted outbound)` is flow mode's
 /// pair score (`None` when not a candidate).
 pub(crate) fn evaluate(
     conns: &[FlowConn],
@@ -158,7 +105,7 @@ pub(crate) fn evaluate(
     found: &[Found],
     shifts: &Shifts,
     tolerance: i64,
-    score: impl Fn(usize, i64, i64, usize) -> Option<f64>,
+    score: impl Fn(usize, &Moved) -> Option<f64>,
 ) -> BTreeMap<(IpAddr, IpAddr), Repeated> {
     // Observed: best score (and its floor) per (inbound, V).
     let mut best: BTreeMap<(usize, IpAddr), (f64, f64)> = BTreeMap::new();
@@ -199,10 +146,10 @@ pub(crate) fn evaluate(
     // R→V session scores at least as well inside it.
     struct Slot {
         group: usize,
-        to: IpAddr,
+        to: Option<u32>,
         observed: f64,
         floor: f64,
-        exceed: usize,
+        seq: Sequential,
     }
     let mut members: Vec<(usize, Vec<Slot>)> = Vec::new();
     for &i in inbound {
@@ -214,10 +161,10 @@ pub(crate) fn evaluate(
                 let &(observed, floor) = best.get(&(i, k.1))?;
                 Some(Slot {
                     group: g,
-                    to: k.1,
+                    to: shifts.peer(k.1),
                     observed,
                     floor,
-                    exceed: 0,
+                    seq: Sequential::default(),
                 })
             })
             .collect();
@@ -227,21 +174,25 @@ pub(crate) fn evaluate(
     }
     let mut local: Vec<f64> = Vec::new();
     let mut shifted = Vec::with_capacity(outbound.len());
+    let mut tried = 0usize;
     for k in 0..shifts.deltas.len() {
-        shifts.apply(conns, outbound, k, &mut shifted);
+        shifts.apply(k, &mut shifted);
+        tried = k + 1;
         for (i, slots) in members.iter_mut() {
+            if slots.iter().all(|s| s.seq.stopped()) {
+                continue;
+            }
             let ci = &conns[*i];
             local.clear();
             local.resize(slots.len(), 0.0);
-            let lo = shifted.partition_point(|x| x.0 < ci.start_ns - tolerance);
-            for &(s, e, o) in &shifted[lo..] {
-                if s > ci.end_ns + tolerance {
+            let lo = shifted.partition_point(|x| x.start < ci.start_ns - tolerance);
+            for m in &shifted[lo..] {
+                if m.start > ci.end_ns + tolerance {
                     break;
                 }
-                let v = conns[o].resp_h;
                 for (best, slot) in local.iter_mut().zip(slots.iter()) {
-                    if slot.to == v {
-                        if let Some(sc) = score(*i, s, e, o) {
+                    if slot.to == Some(m.peer) {
+                        if let Some(sc) = score(*i, m) {
                             *best = best.max(sc);
                         }
                     }
@@ -249,22 +200,20 @@ pub(crate) fn evaluate(
             }
             for (best, slot) in local.iter().zip(slots.iter_mut()) {
                 // A tiny tolerance so that a shift reproducing the observed score counts.
-                if *best >= slot.observed - 1e-12 {
-                    slot.exceed += 1;
-                }
+                slot.seq.record(tried, *best >= slot.observed - 1e-12);
             }
         }
+        if members
+            .iter()
+            .all(|(_, slots)| slots.iter().all(|s| s.seq.stopped()))
+        {
+            break;
+        }
     }
-    let k = shifts.deltas.len();
     let mut own: Vec<Vec<f64>> = vec![Vec::new(); keys.len()];
     for (_, slots) in &members {
         for slot in slots {
-            let empirical = if k == 0 {
-                1.0
-            } else {
-                (slot.exceed as f64 + 1.0) / (k as f64 + 1.0)
-            };
-            own[slot.group].push(empirical.max(slot.floor).min(1.0));
+            own[slot.group].push(slot.seq.value(tried).max(slot.floor).min(1.0));
         }
     }
     keys.iter()
