@@ -33,8 +33,8 @@ use relaytrace_trace::find_links;
 use relaytrace_trace::flow::pair_score;
 use relaytrace_trace::packet::judge_pair;
 use relaytrace_trace::{
-    find_all_links, merge, FlowConn, FlowParams, PacketMethod, PacketParams, Timelines,
-    TraceMethod, TraceParams,
+    find_all_links, find_packet_links, merge, FlowConn, FlowParams, PacketMethod, PacketParams,
+    Timelines, TraceMethod, TraceParams,
 };
 use serde_json::Value;
 
@@ -48,6 +48,8 @@ struct Run {
     name: String,
     conns: Vec<FlowConn>,
     timelines: Vec<Option<Timeline>>,
+    /// Every timeline of the run by row id (what `trace` reads).
+    all: BTreeMap<String, Timeline>,
     /// Labelled attack links as (inbound index, outbound index, condition).
     positives: Vec<(usize, usize, String)>,
     /// Labelled true relay pairs of any kind (excluded from negatives).
@@ -88,6 +90,11 @@ fn load_run(dir: &Path) -> Result<Run, String> {
     let timelines: Vec<Option<Timeline>> = conns
         .iter()
         .map(|c| c.ids.iter().find_map(|id| all.get(id).cloned()))
+        .collect();
+    let all: BTreeMap<String, Timeline> = conns
+        .iter()
+        .flat_map(|c| c.ids.iter())
+        .filter_map(|id| Some((id.clone(), all.get(id)?.clone())))
         .collect();
     let index: BTreeMap<Tuple, usize> = conns
         .iter()
@@ -141,6 +148,7 @@ fn load_run(dir: &Path) -> Result<Run, String> {
         name,
         conns,
         timelines,
+        all,
         positives,
         true_pairs,
         relays,
@@ -415,7 +423,8 @@ fn main() {
         pos_p.len()
     );
 
-    flow_on_background(&runs);
+    on_background(&runs, Mode::Flow);
+    on_background(&runs, Mode::Packet);
 
     // Throughput: every run's connections, copied end to end.
     println!("\nthroughput of find_all_links (auto method: packet where timelines exist), all runs' connections copied end to end");
@@ -561,53 +570,105 @@ fn replicate(runs: &[Run], copies: usize) -> (Vec<FlowConn>, BTreeMap<String, Ti
     (conns, all)
 }
 
-/// Flow mode as a user runs it: each relay's links with their per-host probabilities
-/// from the relay's own background, with and without the repeated-session evidence.
+/// Which method [`on_background`] measures.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Flow,
+    Packet,
+}
+
+/// The links of one host set with and without repeated sessions: (inbound, outbound,
+/// relay, probability with, probability without).
+fn links_both(
+    mode: Mode,
+    conns: &[FlowConn],
+    all: &BTreeMap<String, Timeline>,
+) -> Vec<(usize, usize, std::net::IpAddr, f64, f64)> {
+    match mode {
+        Mode::Flow => {
+            let without = FlowParams {
+                repeated_sessions: false,
+                ..FlowParams::default()
+            };
+            let b: BTreeMap<(usize, usize), f64> = find_links(conns, &without)
+                .expect("valid")
+                .iter()
+                .map(|l| ((l.inbound, l.outbound), l.false_match_probability.get()))
+                .collect();
+            find_links(conns, &FlowParams::default())
+                .expect("valid")
+                .iter()
+                .map(|l| {
+                    let pb = b.get(&(l.inbound, l.outbound)).copied().unwrap_or(1.0);
+                    (
+                        l.inbound,
+                        l.outbound,
+                        l.relay,
+                        l.false_match_probability.get(),
+                        pb,
+                    )
+                })
+                .collect()
+        }
+        Mode::Packet => {
+            let tl = Timelines::new(conns, all);
+            find_packet_links(conns, &tl, &PacketParams::default())
+                .expect("valid")
+                .iter()
+                .map(|l| {
+                    // Without the repeated evidence: the pair value times the relay's
+                    // candidates, as packet mode reports it then.
+                    let single = (l.false_match_probability_pair.get()
+                        * l.candidates_at_relay as f64)
+                        .min(1.0);
+                    (
+                        l.inbound,
+                        l.outbound,
+                        l.relay,
+                        l.false_match_probability.get(),
+                        single,
+                    )
+                })
+                .collect()
+        }
+    }
+}
+
+/// Packet or flow mode as a user runs it: each relay's links with their per-host
+/// probabilities, with and without the repeated-session evidence.
 ///
-/// - Positives: the labelled attack links, from `find_links` over the run's own
+/// - Positives: the labelled attack links, from the method over the run's own
 ///   connections (every vantage merged, as `trace` does).
-/// - Negatives: (a) every other candidate link of those runs that is not a labelled
-///   relay pair; (b) cross-run relays: for two runs with different seeds and a relay R
-///   they share, R's inbound connections of the first run and R's outbound connections of
-///   the second, the second moved in time so that one of its attack outbounds starts
-///   250 ms after one of the first run's attack inbounds (every such alignment): one
-///   perfectly aligned session by construction, the operator's other sessions unrelated —
-///   what an unrelated host that happens to talk to the same places looks like. Every
-///   candidate link of such a host is a negative.
+/// - Negatives: (a) every other link of those runs that is not a labelled relay pair;
+///   (b) cross-run relays: for two runs with different seeds and a relay R they share,
+///   R's inbound connections of the first run and R's outbound connections of the
+///   second, the second moved in time so that one of its attack outbounds starts 250 ms
+///   after one of the first run's attack inbounds: one perfectly aligned session by
+///   construction, the operator's other sessions unrelated — what an unrelated host that
+///   happens to talk to the same places looks like. Every link of such a host is a
+///   negative. Every (inbound, outbound) of the two runs' attack sessions is aligned once.
 /// - Statistic: −ln of the link's false-match probability (per host, corrected).
-fn flow_on_background(runs: &[Run]) {
+fn on_background(runs: &[Run], mode: Mode) {
     let t0 = Instant::now();
-    let with = FlowParams::default();
-    let without = FlowParams {
-        repeated_sessions: false,
-        ..FlowParams::default()
-    };
+    let name = if mode == Mode::Flow { "flow" } else { "packet" };
     // (condition, with, without) per positive; (with, without) per negative.
     let mut pos: Vec<(String, f64, f64)> = Vec::new();
     let mut neg: Vec<(f64, f64)> = Vec::new();
     let stat = |p: f64| -p.max(1e-300).ln();
     for r in runs {
-        let a = find_links(&r.conns, &with).expect("default parameters are valid");
-        let b = find_links(&r.conns, &without).expect("default parameters are valid");
-        let b_by: BTreeMap<(usize, usize), f64> = b
-            .iter()
-            .map(|l| ((l.inbound, l.outbound), l.false_match_probability.get()))
-            .collect();
+        let links = links_both(mode, &r.conns, &r.all);
         let attack: BTreeMap<(usize, usize), &String> =
             r.positives.iter().map(|(i, o, c)| ((*i, *o), c)).collect();
-        for l in &a {
-            let k = (l.inbound, l.outbound);
-            let pa = l.false_match_probability.get();
-            let pb = b_by.get(&k).copied().unwrap_or(1.0);
-            if let Some(c) = attack.get(&k) {
+        for &(i, o, _, pa, pb) in &links {
+            if let Some(c) = attack.get(&(i, o)) {
                 pos.push(((*c).clone(), stat(pa), stat(pb)));
-            } else if !r.true_pairs.contains(&k) {
+            } else if !r.true_pairs.contains(&(i, o)) {
                 neg.push((stat(pa), stat(pb)));
             }
         }
-        // Attack links flow mode did not even make candidates: detected by nobody.
+        // Attack links the method did not even make links: detected by nobody.
         for (i, o, c) in &r.positives {
-            if !a.iter().any(|l| (l.inbound, l.outbound) == (*i, *o)) {
+            if !links.iter().any(|l| (l.0, l.1) == (*i, *o)) {
                 pos.push((c.clone(), 0.0, 0.0));
             }
         }
@@ -623,39 +684,48 @@ fn flow_on_background(runs: &[Run]) {
             if x.seed == y.seed {
                 continue;
             }
-            // Relays of x's chain that y's chain has too (same address in every run).
-            for &(xi, _, _) in &x.positives {
+            let x_in: Vec<usize> = x.positives.iter().map(|p| p.0).collect();
+            for &xi in &x_in {
                 let relay = x.conns[xi].resp_h;
-                let ins: Vec<&FlowConn> = x.conns.iter().filter(|c| c.resp_h == relay).collect();
-                let outs: Vec<&FlowConn> = y.conns.iter().filter(|c| c.orig_h == relay).collect();
-                let y_attack: Vec<usize> = y
+                let y_out: Vec<usize> = y
                     .positives
                     .iter()
                     .map(|p| p.1)
                     .filter(|&o| y.conns[o].orig_h == relay)
                     .collect();
-                if y_attack.is_empty() {
-                    continue;
-                }
-                for &yo in &y_attack {
+                for &yo in &y_out {
                     let by = x.conns[xi].start_ns + lag - y.conns[yo].start_ns;
-                    let mut conns: Vec<FlowConn> = ins.iter().map(|c| (*c).clone()).collect();
-                    conns.extend(outs.iter().map(|c| shift_conn(c, by)));
-                    conns.sort_by_key(|c| c.start_ns);
-                    let a = find_links(&conns, &with).expect("valid");
-                    let b = find_links(&conns, &without).expect("valid");
-                    let b_by: BTreeMap<(usize, usize), f64> = b
+                    let mut conns: Vec<FlowConn> = x
+                        .conns
                         .iter()
-                        .map(|l| ((l.inbound, l.outbound), l.false_match_probability.get()))
+                        .filter(|c| c.resp_h == relay)
+                        .cloned()
                         .collect();
-                    for l in a.iter().filter(|l| l.relay == relay) {
-                        let pb = b_by.get(&(l.inbound, l.outbound)).copied().unwrap_or(1.0);
-                        neg.push((stat(l.false_match_probability.get()), stat(pb)));
+                    let mut all: BTreeMap<String, Timeline> = BTreeMap::new();
+                    for c in &conns {
+                        for id in &c.ids {
+                            if let Some(t) = x.all.get(id) {
+                                all.insert(id.clone(), t.clone());
+                            }
+                        }
+                    }
+                    for c in y.conns.iter().filter(|c| c.orig_h == relay) {
+                        for id in &c.ids {
+                            if let Some(t) = y.all.get(id) {
+                                all.insert(id.clone(), shift_timeline(t, by));
+                            }
+                        }
+                        conns.push(shift_conn(c, by));
+                    }
+                    let aligned = (x.conns[xi].ids.clone(), y.conns[yo].ids.clone());
+                    for (i, o, l_relay, pa, pb) in links_both(mode, &conns, &all) {
+                        if l_relay != relay {
+                            continue;
+                        }
+                        neg.push((stat(pa), stat(pb)));
                         // The aligned pair was chosen, not drawn: not a sample of the null.
-                        let forced = conns[l.inbound].ids == x.conns[xi].ids
-                            && conns[l.outbound].ids == y.conns[yo].ids;
-                        if !forced {
-                            null.push(*neg.last().expect("just pushed"));
+                        if (conns[i].ids.clone(), conns[o].ids.clone()) != aligned {
+                            null.push((stat(pa), stat(pb)));
                         }
                     }
                     hosts += 1;
@@ -664,7 +734,7 @@ fn flow_on_background(runs: &[Run]) {
         }
     }
     println!(
-        "\nflow mode on each relay's own background (per-host probabilities), with and without repeated sessions: {} positive links, {} negative links ({} at the runs' hosts, {} at {} cross-run relays), {:.1} s",
+        "\n{name} mode on each relay's own background (per-host probabilities), with and without repeated sessions: {} positive links, {} negative links ({} at the runs' hosts, {} at {} cross-run relays), {:.1} s",
         pos.len(),
         neg.len(),
         hard,
@@ -678,23 +748,31 @@ fn flow_on_background(runs: &[Run]) {
         by_cond.entry("all".to_string()).or_default().push((*a, *b));
     }
     println!(
-        "{:<28} {:>5}  {:>11} {:>11}  {:>11} {:>11}  {:>12}",
-        "", "links", "rep@1e-3", "rep@1e-4", "single@1e-3", "single@1e-4", "rep p<=1e-3"
+        "{:<28} {:>5}  {:>11} {:>11}  {:>11} {:>11}  {:>12} {:>12}",
+        "",
+        "links",
+        "rep@1e-3",
+        "rep@1e-4",
+        "single@1e-3",
+        "single@1e-4",
+        "rep p<=1e-3",
+        "rep p<=1e-4"
     );
     let na: Vec<f64> = neg.iter().map(|n| n.0).collect();
     let nb: Vec<f64> = neg.iter().map(|n| n.1).collect();
     for (c, v) in &by_cond {
         let pa: Vec<f64> = v.iter().map(|x| x.0).collect();
         let pb: Vec<f64> = v.iter().map(|x| x.1).collect();
-        let small = pa.iter().filter(|&&s| s >= -(1e-3f64).ln()).count();
+        let at = |t: f64| pa.iter().filter(|&&s| s >= -t.ln() - 1e-12).count();
         println!(
-            "{c:<28} {:>5}  {:>11} {:>11}  {:>11} {:>11}  {:>12}",
+            "{c:<28} {:>5}  {:>11} {:>11}  {:>11} {:>11}  {:>12} {:>12}",
             v.len(),
             fmt_rate(detection_at(&pa, &na, 1e-3)),
             fmt_rate(detection_at(&pa, &na, 1e-4)),
             fmt_rate(detection_at(&pb, &nb, 1e-3)),
             fmt_rate(detection_at(&pb, &nb, 1e-4)),
-            format!("{small}/{}", v.len())
+            format!("{}/{}", at(1e-3), v.len()),
+            format!("{}/{}", at(1e-4), v.len())
         );
     }
     println!(

@@ -71,7 +71,6 @@
 //! different from reality); a window shorter than `2 × min_shift` has no null at all
 //! and its links get probability 1.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -556,50 +555,39 @@ fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) 
             floor: floor(i, o),
         })
         .collect();
-    let repeated = if !p.repeated_sessions {
-        BTreeMap::new()
-    } else {
-        repeated::evaluate(
+    let mut links: Vec<Link> = found
+        .iter()
+        .zip(details)
+        .enumerate()
+        .map(|(n, (f, (t, v)))| Link {
+            inbound: f.inbound,
+            outbound: f.outbound,
+            relay,
+            score: f.score,
+            detail: LinkDetail::Flow {
+                tightness: t,
+                volume: v,
+            },
+            false_match_probability: Probability(host_seq[n].value(tried).max(f.floor)),
+            false_match_probability_pair: Probability(pair_seq[n].value(tried).max(f.floor)),
+            candidates_at_relay: m,
+            null_offsets: k,
+            repeated: None,
+        })
+        .collect();
+    if p.repeated_sessions {
+        let values = repeated::flow_session_values(
             conns,
             &h.inbound,
-            &h.outbound,
             &found,
             &shifts,
             p.tolerance_ns,
             |i, m: &Moved| score(&conns[i], m.start, m.end, m.bytes, p).map(|x| x.0),
-        )
-    };
-    found
-        .into_iter()
-        .zip(details)
-        .enumerate()
-        .map(|(n, (f, (t, v)))| {
-            let (i, o, s, fl) = (f.inbound, f.outbound, f.score, f.floor);
-            let own = host_seq[n].value(tried).max(fl);
-            let rep = repeated.get(&(conns[i].orig_h, conns[o].resp_h)).copied();
-            // Two valid p-values, the smaller taken: Bonferroni over the two (module
-            // `repeated`).
-            let combined = match &rep {
-                Some(r) => (2.0 * own.min(r.false_match_probability.get())).min(1.0),
-                None => own,
-            };
-            Link {
-                inbound: i,
-                outbound: o,
-                relay,
-                score: s,
-                detail: LinkDetail::Flow {
-                    tightness: t,
-                    volume: v,
-                },
-                false_match_probability: Probability(combined),
-                false_match_probability_pair: Probability(pair_seq[n].value(tried).max(fl)),
-                candidates_at_relay: m,
-                null_offsets: k,
-                repeated: rep,
-            }
-        })
-        .collect()
+        );
+        let patterns = repeated::combine(conns, &h.inbound, &h.outbound, &values);
+        repeated::fold_into(&mut links, conns, &patterns);
+    }
+    links
 }
 
 #[cfg(test)]

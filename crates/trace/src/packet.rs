@@ -111,6 +111,10 @@ pub struct PacketParams {
     pub zp_consecutive_shared: usize,
     /// Zhang–Paxson: consecutive coincidences needed when it shares none (4).
     pub zp_consecutive_disjoint: usize,
+    /// Bounded-delay matching: whether repeated sessions between the same two hosts
+    /// through a relay add their evidence ([`crate::repeated`]; default on). Never for
+    /// Zhang–Paxson, which stays the baseline as published.
+    pub repeated_sessions: bool,
 }
 
 impl Default for PacketParams {
@@ -128,6 +132,7 @@ impl Default for PacketParams {
             zp_min_fraction: 0.3,
             zp_consecutive_shared: 2,
             zp_consecutive_disjoint: 4,
+            repeated_sessions: true,
         }
     }
 }
@@ -219,6 +224,7 @@ pub fn find_packet_links(
     }
     let mut links = Vec::new();
     for (relay, (inbound, outbound)) in &hosts {
+        let first = links.len();
         let mut cands = Vec::new();
         for &u in inbound {
             for &d in outbound {
@@ -251,6 +257,19 @@ pub fn find_packet_links(
                 null_offsets: p.null_shifts,
                 repeated: None,
             });
+        }
+        if p.repeated_sessions && p.method == PacketMethod::Counting {
+            // Each session's value: its best link's pair probability to each V.
+            let mut values: BTreeMap<(usize, IpAddr), f64> = BTreeMap::new();
+            for l in &links[first..] {
+                let q = l.false_match_probability_pair.get();
+                let e = values
+                    .entry((l.inbound, conns[l.outbound].resp_h))
+                    .or_insert(1.0);
+                *e = e.min(q);
+            }
+            let patterns = crate::repeated::combine(conns, inbound, outbound, &values);
+            crate::repeated::fold_into(&mut links[first..], conns, &patterns);
         }
     }
     crate::flow::sort_links(&mut links, conns);

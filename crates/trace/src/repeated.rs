@@ -1,15 +1,21 @@
-//! Repeated sessions: flow mode's evidence from an operator who comes back.
+//! Repeated sessions: the evidence of an operator who comes back through a relay.
 //!
-//! One session's records say little: at a busy relay R, an outbound session that starts
+//! One session can be weak evidence: at a busy relay R, an outbound session that starts
 //! within a second of some inbound one and ends before it is not rare, and a record
-//! carries nothing else to tell a relayed session from a look-alike. But an operator who
-//! works through R returns: A→R sessions, each driving an R→V session. Under "A's sessions
-//! and R's sessions to V are unrelated", each coincidence would have to happen again by
-//! chance; n of them together are strong evidence even when each alone is weak. (Issue 4
-//! names this "repeated co-occurrence across sessions"; it is the flow-record analogue of
-//! the long-term correlation that Zhang and Paxson's detector draws from many OFF periods.)
+//! carries nothing else to tell a relayed session from a look-alike; a short typed session
+//! under chaff has few bursts to match. But an operator who works through R returns: A→R
+//! sessions, each driving an R→V session. Under "A's sessions and R's sessions to V are
+//! unrelated", each coincidence would have to happen again by chance; n of them together
+//! are strong evidence even when each alone is weak. (Issue 4 names this "repeated
+//! co-occurrence across sessions"; it is the session-level analogue of the long-term
+//! correlation that Zhang and Paxson's detector draws from many OFF periods.)
 //!
-//! # Each session's own probability
+//! Both modes use it ([`combine`], [`fold_into`]); they differ in each session's value.
+//! Packet mode (bounded-delay matching) uses the pair probability of the session's best
+//! link to V, which is already a valid (conservative) value of its own. Flow mode prices
+//! each session against the relay's background as below.
+//!
+//! # Each session's own probability (flow mode)
 //! For a host pair (A, V) at R, each of A's sessions into R gets `q`: the best flow-mode
 //! score ([`crate::flow`]: containment, tightness, volume) of an R→V outbound inside it,
 //! priced by the same time-shift null as single links — all of R's outbound connections
@@ -26,6 +32,9 @@
 //! multiplied by the number of (A, V) pairs at R that *could* have shown a pattern (A with
 //! at least two sessions into R, V with at least two sessions from R): Bonferroni over
 //! every pair that could have been tested, not only those that were.
+//!
+//! Values below 1e-9 ([`crate::packet::PROBABILITY_FLOOR`]) are reported as 1e-9 in both
+//! modes: further out, the sessions' independence, not the data, would be doing the talking.
 //!
 //! Only pairs with at least two matched sessions get this value. Each of their links then
 //! reports `2 × min(own, pattern)` (capped at 1): the smaller of two valid p-values is
@@ -47,10 +56,10 @@
 //! hundred still give about 0.02, `tests::few_strong_sessions_among_many_still_count`).
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::conn::FlowConn;
-use crate::flow::Probability;
+use crate::flow::{Link, Probability};
 use crate::shift::{Moved, Sequential, Shifts};
 
 /// What repeated sessions between the same two hosts through one relay add to a link.
@@ -95,36 +104,25 @@ pub(crate) struct Found {
 /// it do not enter the product (Zaykin et al. 2002 found 0.05 a good all-round choice).
 pub const TRUNCATION: f64 = 0.05;
 
-/// Repeated-session evidence at one relay, by (A, V), for every pair with at least two
-/// matched sessions. `score(inbound, shifted outbound)` is flow mode's
-/// pair score (`None` when not a candidate).
-pub(crate) fn evaluate(
+/// Repeated-session evidence at one relay R from each session's own probability:
+/// `values[(inbound, V)]` is the probability of inbound session A→R's best link to V
+/// (however a method priced it). For every (A, V) with two or more such sessions, the
+/// truncated product over all of A's sessions into R (those without a value count as 1),
+/// times the number of (A, V) pairs at R that could have shown a pattern.
+pub(crate) fn combine(
     conns: &[FlowConn],
     inbound: &[usize],
     outbound: &[usize],
-    found: &[Found],
-    shifts: &Shifts,
-    tolerance: i64,
-    score: impl Fn(usize, &Moved) -> Option<f64>,
+    values: &BTreeMap<(usize, IpAddr), f64>,
 ) -> BTreeMap<(IpAddr, IpAddr), Repeated> {
-    // Observed: best score (and its floor) per (inbound, V).
-    let mut best: BTreeMap<(usize, IpAddr), (f64, f64)> = BTreeMap::new();
-    for f in found {
-        let v = conns[f.outbound].resp_h;
-        let e = best.entry((f.inbound, v)).or_insert((0.0, 1.0));
-        if f.score > e.0 {
-            *e = (f.score, f.floor);
-        }
+    let mut groups: BTreeMap<(IpAddr, IpAddr), Vec<f64>> = BTreeMap::new();
+    for (&(i, v), &q) in values {
+        groups.entry((conns[i].orig_h, v)).or_default().push(q);
     }
-    let mut matched: BTreeMap<(IpAddr, IpAddr), usize> = BTreeMap::new();
-    for &(i, v) in best.keys() {
-        *matched.entry((conns[i].orig_h, v)).or_default() += 1;
-    }
-    matched.retain(|_, m| *m >= 2);
-    if matched.is_empty() {
+    groups.retain(|_, q| q.len() >= 2);
+    if groups.is_empty() {
         return BTreeMap::new();
     }
-    let keys: Vec<(IpAddr, IpAddr)> = matched.keys().copied().collect();
     // Multiplicity: every (A, V) that could have shown two or more matches.
     let mut n_from: BTreeMap<IpAddr, usize> = BTreeMap::new();
     for &i in inbound {
@@ -141,11 +139,75 @@ pub(crate) fn evaluate(
         .map(|(a, _)| many_to.iter().filter(|v| *v != a).count())
         .sum::<usize>()
         .max(1);
+    groups
+        .into_iter()
+        .map(|(key, q)| {
+            let sessions = n_from.get(&key.0).copied().unwrap_or(0);
+            let statistic: f64 = q.iter().filter(|&&x| x <= TRUNCATION).product();
+            // Floored like packet mode's values: far out, the independence of the
+            // sessions, not the data, would be doing the talking.
+            let p = (truncated_product_p(&q, sessions, TRUNCATION) * pairs as f64)
+                .clamp(crate::packet::PROBABILITY_FLOOR, 1.0);
+            let r = Repeated {
+                sessions: q.len(),
+                inbound_sessions: sessions,
+                statistic,
+                false_match_probability: Probability::new(p).unwrap_or(Probability::ONE),
+                pairs_at_relay: pairs,
+            };
+            (key, r)
+        })
+        .collect()
+}
 
-    // Each matched session's own probability: the share of offsets at which a shifted
-    // R→V session scores at least as well inside it.
+/// Folds repeated-session evidence into links of one relay: each link of a pattern gets
+/// it as `repeated` and reports `2 × min(own, pattern)`, capped at 1 (Bonferroni over
+/// the two values).
+pub(crate) fn fold_into(
+    links: &mut [Link],
+    conns: &[FlowConn],
+    patterns: &BTreeMap<(IpAddr, IpAddr), Repeated>,
+) {
+    for l in links {
+        let key = (conns[l.inbound].orig_h, conns[l.outbound].resp_h);
+        if let Some(r) = patterns.get(&key) {
+            let own = l.false_match_probability.get();
+            let p = (2.0 * own.min(r.false_match_probability.get())).min(1.0);
+            l.false_match_probability = Probability::new(p).unwrap_or(Probability::ONE);
+            l.repeated = Some(*r);
+        }
+    }
+}
+
+/// Flow mode's per-session values at one relay (see the module docs): for each inbound
+/// session with a candidate to V, the sequential share of shifts at which a shifted R→V
+/// session scores at least as well inside it, floored by the session's arrival model.
+/// `score(inbound, shifted outbound)` is flow mode's pair score (`None` when not a
+/// candidate). Only (A, V) pairs with two or more such sessions are priced.
+pub(crate) fn flow_session_values(
+    conns: &[FlowConn],
+    inbound: &[usize],
+    found: &[Found],
+    shifts: &Shifts,
+    tolerance: i64,
+    score: impl Fn(usize, &Moved) -> Option<f64>,
+) -> BTreeMap<(usize, IpAddr), f64> {
+    // Observed: best score (and its floor) per (inbound, V).
+    let mut best: BTreeMap<(usize, IpAddr), (f64, f64)> = BTreeMap::new();
+    for f in found {
+        let v = conns[f.outbound].resp_h;
+        let e = best.entry((f.inbound, v)).or_insert((0.0, 1.0));
+        if f.score > e.0 {
+            *e = (f.score, f.floor);
+        }
+    }
+    let mut matched: BTreeMap<(IpAddr, IpAddr), usize> = BTreeMap::new();
+    for &(i, v) in best.keys() {
+        *matched.entry((conns[i].orig_h, v)).or_default() += 1;
+    }
+    best.retain(|&(i, v), _| matched[&(conns[i].orig_h, v)] >= 2);
     struct Slot {
-        group: usize,
+        key: (usize, IpAddr),
         to: Option<u32>,
         observed: f64,
         floor: f64,
@@ -153,19 +215,15 @@ pub(crate) fn evaluate(
     }
     let mut members: Vec<(usize, Vec<Slot>)> = Vec::new();
     for &i in inbound {
-        let slots: Vec<Slot> = keys
-            .iter()
-            .enumerate()
-            .filter(|(_, k)| k.0 == conns[i].orig_h)
-            .filter_map(|(g, k)| {
-                let &(observed, floor) = best.get(&(i, k.1))?;
-                Some(Slot {
-                    group: g,
-                    to: shifts.peer(k.1),
-                    observed,
-                    floor,
-                    seq: Sequential::default(),
-                })
+        let slots: Vec<Slot> = best
+            .range((i, IpAddr::V4(Ipv4Addr::UNSPECIFIED))..) // the smallest address
+            .take_while(|(k, _)| k.0 == i)
+            .map(|(&key, &(observed, floor))| Slot {
+                key,
+                to: shifts.peer(key.1),
+                observed,
+                floor,
+                seq: Sequential::default(),
             })
             .collect();
         if !slots.is_empty() {
@@ -173,9 +231,15 @@ pub(crate) fn evaluate(
         }
     }
     let mut local: Vec<f64> = Vec::new();
-    let mut shifted = Vec::with_capacity(outbound.len());
+    let mut shifted = Vec::new();
     let mut tried = 0usize;
     for k in 0..shifts.deltas.len() {
+        if members
+            .iter()
+            .all(|(_, slots)| slots.iter().all(|s| s.seq.stopped()))
+        {
+            break;
+        }
         shifts.apply(k, &mut shifted);
         tried = k + 1;
         for (i, slots) in members.iter_mut() {
@@ -185,7 +249,7 @@ pub(crate) fn evaluate(
             let ci = &conns[*i];
             local.clear();
             local.resize(slots.len(), 0.0);
-            let lo = shifted.partition_point(|x| x.start < ci.start_ns - tolerance);
+            let lo = shifted.partition_point(|x: &Moved| x.start < ci.start_ns - tolerance);
             for m in &shifted[lo..] {
                 if m.start > ci.end_ns + tolerance {
                     break;
@@ -203,36 +267,11 @@ pub(crate) fn evaluate(
                 slot.seq.record(tried, *best >= slot.observed - 1e-12);
             }
         }
-        if members
-            .iter()
-            .all(|(_, slots)| slots.iter().all(|s| s.seq.stopped()))
-        {
-            break;
-        }
     }
-    let mut own: Vec<Vec<f64>> = vec![Vec::new(); keys.len()];
-    for (_, slots) in &members {
-        for slot in slots {
-            own[slot.group].push(slot.seq.value(tried).max(slot.floor).min(1.0));
-        }
-    }
-    keys.iter()
-        .zip(own)
-        .map(|(key, q)| {
-            let sessions = n_from.get(&key.0).copied().unwrap_or(0);
-            let statistic: f64 = q.iter().filter(|&&x| x <= TRUNCATION).product();
-            let p = (truncated_product_p(&q, sessions, TRUNCATION) * pairs as f64).min(1.0);
-            (
-                *key,
-                Repeated {
-                    sessions: q.len(),
-                    inbound_sessions: sessions,
-                    statistic,
-                    false_match_probability: Probability::new(p).unwrap_or(Probability::ONE),
-                    pairs_at_relay: pairs,
-                },
-            )
-        })
+    members
+        .iter()
+        .flat_map(|(_, slots)| slots.iter())
+        .map(|s| (s.key, s.seq.value(tried).max(s.floor).min(1.0)))
         .collect()
 }
 
