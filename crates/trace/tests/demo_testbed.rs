@@ -97,12 +97,22 @@ fn packet_mode_rebuilds_the_labelled_chain_and_links_no_negative() {
         .collect();
     assert_eq!(got, want);
     assert_eq!(chains[0]["sessions"], l["chains"].as_array().unwrap().len());
+    let sessions = l["chains"].as_array().unwrap().len();
     for link in chains[0]["links"].as_array().unwrap() {
         assert_eq!(link["method"], "packet");
         assert!(
             link["false_match_probability"].as_f64().unwrap() <= 1e-4,
             "{link:#}"
         );
+        // The origin came back: every session went the same way, and the pattern is
+        // reported with the link (its value floored at 1e-9 like packet mode's own).
+        let r = &link["repeated"];
+        assert_eq!(r["sessions"], sessions, "{link:#}");
+        assert_eq!(r["inbound_sessions"], sessions, "{link:#}");
+        let rp = r["false_match_probability"].as_f64().unwrap();
+        assert!((1e-9..=1e-6).contains(&rp), "{link:#}");
+        let fmp = link["false_match_probability"].as_f64().unwrap();
+        assert!(fmp <= 2.0 * rp * (1.0 + 1e-9), "{link:#}");
     }
     // Every candidate judged: true pairs small, every other pair above alpha.
     let truth = true_pairs(&l);
