@@ -43,7 +43,10 @@ and every burst of the outbound's answers by one of the inbound's; the chance ra
 the outbound's own packets shifted in time (robust to delay jitter and chaff). --method zp runs \
 the Zhang-Paxson ON/OFF detector instead (the classic baseline; fragile under jitter). Flow \
 mode (records only: conn.log, EVE, NetFlow): the outbound must lie inside the inbound within \
-1 s, with consistent byte counts; time-shift null over the host's sessions. Then walks from \
+1 s, with consistent byte counts; time-shift null over the host's sessions. In both modes, an \
+origin that came back through the same relay to the same next hop several times is weighed as \
+one pattern (repeated sessions, shown under the link): a few weak sessions together can be \
+strong evidence. Then walks from \
 the victim upstream through links with probability <= --alpha. Where telemetry ends, the chain \
 says so. The finding is written to findings/trace-<sha16>.json \
 in the case and recorded in the ledger.\n\n\
