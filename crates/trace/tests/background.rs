@@ -4,55 +4,13 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+mod common;
+
+use common::{conn, Rng};
 use relaytrace_trace::{find_links, FlowConn, FlowParams};
-
-/// SplitMix64: a tiny, well-known seeded generator (no dependency for a test).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Log-uniform in [lo, hi).
-    fn log_uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        (lo.ln() + self.unit() * (hi.ln() - lo.ln())).exp()
-    }
-}
 
 const RELAY: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const NS: f64 = 1e9;
-
-#[allow(clippy::too_many_arguments)]
-fn conn(
-    id: String,
-    orig: IpAddr,
-    resp: IpAddr,
-    start_s: f64,
-    dur_s: f64,
-    ob: u64,
-    rb: u64,
-) -> FlowConn {
-    FlowConn {
-        ids: vec![id],
-        vantages: vec!["relay-isp".into()],
-        proto: "tcp".into(),
-        orig_h: orig,
-        orig_p: 40000,
-        resp_h: resp,
-        resp_p: 22,
-        start_ns: (start_s * NS) as i64,
-        end_ns: ((start_s + dur_s) * NS) as i64,
-        orig_bytes: Some(ob),
-        resp_bytes: Some(rb),
-    }
-}
 
 /// `n` inbound and `n` outbound unrelated sessions over six hours at RELAY: start
 /// uniform, duration log-uniform 5 s – 2 h, bytes per direction log-uniform 2 KB –

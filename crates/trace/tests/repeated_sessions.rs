@@ -5,55 +5,15 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+mod common;
+
+use common::{conn, Rng};
 use relaytrace_trace::{find_links, FlowConn, FlowParams};
-
-/// SplitMix64: a tiny, well-known seeded generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn log_uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        (lo.ln() + self.unit() * (hi.ln() - lo.ln())).exp()
-    }
-}
 
 const RELAY: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
 const OPERATOR: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 250));
 const TARGET: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 250));
 const HOURS: f64 = 6.0;
-
-fn conn(
-    id: String,
-    orig: IpAddr,
-    resp: IpAddr,
-    start_s: f64,
-    dur_s: f64,
-    ob: u64,
-    rb: u64,
-) -> FlowConn {
-    FlowConn {
-        ids: vec![id],
-        vantages: vec!["relay-isp".into()],
-        proto: "tcp".into(),
-        orig_h: orig,
-        orig_p: 40000,
-        resp_h: resp,
-        resp_p: 22,
-        start_ns: (start_s * 1e9) as i64,
-        end_ns: ((start_s + dur_s) * 1e9) as i64,
-        orig_bytes: Some(ob),
-        resp_bytes: Some(rb),
-    }
-}
 
 /// `n` inbound and `n` outbound background sessions over six hours at RELAY, from and
 /// to `peers` hosts each (so background hosts come back too): start uniform, duration
