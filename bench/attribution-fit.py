@@ -129,3 +129,33 @@ for a, res in rows.items():
           f"top-3 {100 * best[6]:.1f} %)", flush=True)
 print(f"queries: {len(rows[ALPHAS[0]])}; chosen: ALPHA = {best[1]}, SOFTWARE_WEIGHT = {best[2]}, "
       f"REPORTING_PRIOR = {best[3]}, RHO = {best[4]}, TAU = {best[5]}")
+
+# Calibration on the split at the chosen constants: the leading group's posterior
+# (among groups only; the split has no unattributed queries), per ICD 203 band.
+BANDS = [("almost no chance", 0.01, 0.05), ("very unlikely", 0.05, 0.20),
+         ("unlikely", 0.20, 0.45), ("roughly even chance", 0.45, 0.55),
+         ("likely", 0.55, 0.80), ("very likely", 0.80, 0.95),
+         ("almost certain", 0.95, 0.99)]
+_, a, omega, gamma, rho, tau, _ = best
+tally = [[0, 0.0, 0] for _ in BANDS]
+for g, s, src in rows[a]:
+    lr = []
+    for (st, ss), n in zip(s, src):
+        x = tau * (st + omega * ss)
+        lr.append(gamma * math.log(n + 1)
+                  + (x if rho == 1.0 else math.log(rho * math.exp(min(x, 600)) + 1 - rho)))
+    m = max(lr)
+    z = sum(math.exp(x - m) for x in lr)
+    lead = max(range(len(lr)), key=lambda i: (lr[i], -i))
+    p = min(max(math.exp(lr[lead] - m) / z, 0.01), 0.99)
+    k = next(i for i, (_, lo, hi) in enumerate(BANDS) if p <= hi or i == len(BANDS) - 1)
+    tally[k][0] += 1
+    tally[k][1] += p
+    tally[k][2] += lead == g
+print("calibration on the split (leading group, among groups):")
+for (w, lo, hi), (n, sp, right) in zip(BANDS, tally):
+    if n:
+        share = right / n
+        print(f"  {w:<20} {100 * lo:3.0f}-{100 * hi:<3.0f}%  n={n:<4} mean stated "
+              f"{100 * sp / n:5.1f} %  right {100 * share:5.1f} %  "
+              f"{'inside' if lo - 1e-9 <= share <= hi + 1e-9 else 'OUTSIDE'} the band")
