@@ -210,7 +210,7 @@ fn main() -> ExitCode {
             ours.skipped_empty
         );
         print(
-            "relaytrace (prevalence-smoothed, tempered, claim at \"likely\")",
+            "relaytrace (Dirichlet-process profiles, constants fitted on the group-report split, claim at \"likely\")",
             &ours,
         );
         print("baseline (plain overlap, claims its top group)", &base);
