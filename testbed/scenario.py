@@ -218,7 +218,9 @@ def cmd_session(a):
     dumped = not a.dump
     while not p.eof:
         p.pause(think_time(rng))
-        if time.monotonic() - t0 > a.duration - 3:
+        # The first commands (the labels need the victim's $SSH_CONNECTION) are typed
+        # even when a long think time has used up a short session.
+        if not queue and time.monotonic() - t0 > a.duration - 3:
             break
         if queue:
             cmd = queue.pop(0)
