@@ -514,18 +514,8 @@ fn flow_throughput() {
             .collect();
         conns.sort_by_key(|c| c.start_ns);
         let t = Instant::now();
-        let links = find_links(
-            &conns,
-            &FlowParams {
-                null_offsets: std::env::var("RT_K")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(1000),
-                repeated_sessions: std::env::var_os("RT_NOREP").is_none(),
-                ..FlowParams::default()
-            },
-        )
-        .expect("default parameters are valid");
+        let links =
+            find_links(&conns, &FlowParams::default()).expect("default parameters are valid");
         let s = t.elapsed().as_secs_f64();
         let growth = base.map_or("1.00".to_string(), |b| format!("{:.2}", s / b));
         base.get_or_insert(s);
