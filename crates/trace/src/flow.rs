@@ -342,10 +342,11 @@ fn volume(inb: Bytes, out: Bytes, factor: f64) -> Option<f64> {
         product *= r;
         n += 1;
     }
-    Some(if n == 0 {
-        1.0
-    } else {
-        product.powf(1.0 / f64::from(n))
+    // Geometric mean of one or two ratios (`sqrt`, not `powf`: this runs for every
+    // shifted pair of the null).
+    Some(match n {
+        2 => product.sqrt(),
+        _ => product,
     })
 }
 
