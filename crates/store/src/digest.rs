@@ -65,6 +65,43 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// A reader that hashes what passes through it, so evidence is digested while the
+/// reader for its format parses it (one pass over the bytes instead of two).
+pub struct HashingReader<R: Read> {
+    inner: R,
+    hasher: Sha256,
+    /// Bytes read so far.
+    pub bytes: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Reads (and hashes) whatever the consumer left unread, then returns the hex
+    /// digest of every byte of the source and the byte count.
+    pub fn finish(mut self) -> std::io::Result<(String, u64)> {
+        let mut buf = vec![0u8; 1 << 20];
+        while self.read(&mut buf)? > 0 {}
+        Ok((hex::encode(self.hasher.finalize()), self.bytes))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +119,10 @@ mod tests {
         let (d, inner) = w.finish();
         assert_eq!(d, sha256_hex(b"abc"));
         assert_eq!(inner, b"abc");
+        // A consumer that stops early: the rest is still hashed.
+        let mut r = HashingReader::new(&b"abc"[..]);
+        let mut first = [0u8; 1];
+        r.read_exact(&mut first).unwrap();
+        assert_eq!(r.finish().unwrap(), (sha256_hex(b"abc"), 3));
     }
 }
