@@ -45,6 +45,15 @@ struct Generation {
 }
 
 impl Generation {
+    /// An empty generation with room for [`GENERATION_FLOWS`] flows.
+    fn with_capacity() -> Self {
+        Generation {
+            flows: Vec::with_capacity(GENERATION_FLOWS),
+            index: FxHashMap::with_capacity_and_hasher(GENERATION_FLOWS, Default::default()),
+            max_end_ns: None,
+        }
+    }
+
     fn get_mut(&mut self, key: &Key) -> Option<&mut Conn> {
         let i = *self.index.get(key)?;
         self.flows[i].as_mut()
@@ -92,8 +101,8 @@ impl<'a> Stitcher<'a> {
     pub fn new(inner: &'a mut dyn Sink) -> Self {
         Stitcher {
             inner,
-            current: Generation::default(),
-            old: Generation::default(),
+            current: Generation::with_capacity(),
+            old: Generation::with_capacity(),
             max_gap_ns: DEFAULT_MAX_GAP_NS,
             merged: 0,
         }

@@ -13,7 +13,7 @@ use relaytrace_model::{Conn, Event, Location, PacketTimeline, Rejection};
 use serde_json::{json, Map, Value};
 
 use crate::case::Case;
-use crate::digest::{file_sha256, HashingReader};
+use crate::digest::{file_sha256, CopyingReader};
 use crate::error::{IoContext, StoreError};
 use crate::tables::{ConnWriter, EventWriter, PacketWriter};
 
@@ -219,17 +219,6 @@ impl Case {
         }
         fs::create_dir_all(&tmp_dir).at(&tmp_dir)?;
 
-        // 1. Copy into the case (in the kernel: `io::copy` between files uses
-        // copy_file_range on Linux). The copy is hashed while it is parsed (step 2),
-        // one pass instead of two: measured on a 200 MB pcap (2026-11-30), the
-        // separate copy-and-hash pass was a third of ingest time.
-        let tmp_copy = tmp_dir.join("evidence.partial");
-        let mut source = File::open(input).at(input)?;
-        let mut copy = File::create(&tmp_copy).at(&tmp_copy)?;
-        let bytes = std::io::copy(&mut source, &mut copy).at(input)?;
-        copy.sync_all().at(&tmp_copy)?;
-        drop((source, copy));
-
         let mut outcome = IngestOutcome {
             input: input.to_path_buf(),
             evidence: String::new(),
@@ -249,29 +238,42 @@ impl Case {
                     (prior.seq, vantage)
                 })
         };
-        // Same bytes ingested before: only possible when an earlier ingest had this
-        // size (or did not record its size). Only then is the copy hashed up front,
-        // so a re-run is refused without reading the input.
-        let same_size = entries.iter().any(|e| {
-            e.kind() == "ingest"
-                && e.body
-                    .get("bytes")
-                    .and_then(Value::as_u64)
-                    .is_none_or(|b| b == bytes)
-        });
+
+        // 1. The same bytes ingested before? Only possible when an earlier ingest had
+        // this size (or did not record it); only then is the input hashed up front,
+        // so a re-run is refused without copying or parsing. (Inputs that are not
+        // regular files, e.g. pipes, can be read once only: checked after reading.)
+        let meta = fs::metadata(input).at(input)?;
+        let same_size = meta.is_file()
+            && entries.iter().any(|e| {
+                e.kind() == "ingest"
+                    && e.body
+                        .get("bytes")
+                        .and_then(Value::as_u64)
+                        .is_none_or(|b| b == meta.len())
+            });
         if same_size {
-            let digest = file_sha256(&tmp_copy)?;
+            let digest = file_sha256(input)?;
             if let Some(prior) = already(&digest) {
-                fs::remove_file(&tmp_copy).at(&tmp_copy)?;
                 outcome.evidence = digest;
                 outcome.already = Some(prior);
                 return Ok(outcome);
             }
         }
 
-        // 2. Read the copy (what the ledger will vouch for), hashing it on the way.
-        let mut hashing = HashingReader::new(File::open(&tmp_copy).at(&tmp_copy)?);
-        let mut reader = open_reader(&mut hashing).at(&tmp_copy)?;
+        // 2. Copy into the case, hash and parse in one pass: the reader for the
+        // format gets exactly the bytes written to the copy (what the ledger will
+        // vouch for). Measured on a 200 MB pcap (2026-11-30): a separate
+        // copy-and-hash pass was a third of ingest time, and copy_file_range (which
+        // avoids user space) was slower here than reading and writing.
+        let tmp_copy = tmp_dir.join("evidence.partial");
+        let copy = File::create(&tmp_copy).at(&tmp_copy)?;
+        let mut copying = CopyingReader::new(
+            File::open(input).at(input)?,
+            copy,
+            tmp_copy.display().to_string(),
+        );
+        let mut reader = open_reader(&mut copying).at(input)?;
         let format = match options.format {
             Some(f) => f,
             None => detect_format(&mut reader).map_err(|source| StoreError::Ingest {
@@ -302,19 +304,13 @@ impl Case {
             }
         })?;
         drop(reader);
-        let (evidence, hashed) = hashing.finish().at(&tmp_copy)?;
-        if hashed != bytes {
-            return Err(StoreError::Io {
-                path: tmp_copy.clone(),
-                source: std::io::Error::other(format!(
-                    "the evidence copy changed while it was read: {bytes} bytes copied, {hashed} read"
-                )),
-            });
-        }
+        let (evidence, bytes, copy) = copying.finish().at(input)?;
+        copy.sync_all().at(&tmp_copy)?;
+        drop(copy);
         outcome.evidence = evidence.clone();
         if let Some(prior) = already(&evidence) {
-            // Unreachable while ledger entries record their size (the check above
-            // would have caught it); kept so a duplicate can never be committed.
+            // An input that could not be hashed up front (not a regular file), or
+            // one that changed since: nothing is committed twice.
             fs::remove_dir_all(&tmp_dir).at(&tmp_dir)?;
             outcome.format = None;
             outcome.already = Some(prior);
