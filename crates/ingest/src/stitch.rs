@@ -45,17 +45,6 @@ struct Generation {
 }
 
 impl Generation {
-    /// An empty generation with room for [`GENERATION_FLOWS`] flows, allocated once:
-    /// growing them showed as page faults and copies, a quarter of a NetFlow parse
-    /// (`parse-only`, 2 M generated records, 0.99 s → 0.74 s, 2026-11-30).
-    fn with_capacity() -> Self {
-        Generation {
-            flows: Vec::with_capacity(GENERATION_FLOWS),
-            index: FxHashMap::with_capacity_and_hasher(GENERATION_FLOWS, Default::default()),
-            max_end_ns: None,
-        }
-    }
-
     fn get_mut(&mut self, key: &Key) -> Option<&mut Conn> {
         let i = *self.index.get(key)?;
         self.flows[i].as_mut()
@@ -103,8 +92,8 @@ impl<'a> Stitcher<'a> {
     pub fn new(inner: &'a mut dyn Sink) -> Self {
         Stitcher {
             inner,
-            current: Generation::with_capacity(),
-            old: Generation::with_capacity(),
+            current: Generation::default(),
+            old: Generation::default(),
             max_gap_ns: DEFAULT_MAX_GAP_NS,
             merged: 0,
         }
