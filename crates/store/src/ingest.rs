@@ -185,9 +185,9 @@ impl Case {
 
     /// Ingests one input file.
     ///
-    /// The input is copied into `evidence/` under its SHA-256 (one pass: copy and
-    /// hash), read by the reader for its format, and its tables committed with one
-    /// ledger entry. The same bytes ingested twice add nothing (the outcome says when
+    /// The input is read once: copied into `evidence/` under its SHA-256, hashed and
+    /// parsed by the reader for its format in the same pass; its tables are then
+    /// committed with one ledger entry. The same bytes ingested twice add nothing (the outcome says when
     /// and from which vantage they came first). `read_options` carries state across
     /// the files of one run (NetFlow templates).
     pub fn ingest(
