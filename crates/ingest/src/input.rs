@@ -1,7 +1,7 @@
 //! Opening inputs: transparent gzip.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
@@ -12,7 +12,15 @@ const BUF_BYTES: usize = 1 << 20;
 /// Opens `path` for reading, gunzipping when it starts with the gzip magic (content,
 /// not the file name, decides).
 pub fn open_input(path: &Path) -> std::io::Result<Box<dyn BufRead + Send>> {
-    let mut file = BufReader::with_capacity(BUF_BYTES, File::open(path)?);
+    open_reader(File::open(path)?)
+}
+
+/// Like [`open_input`] for any byte source, e.g. one that hashes what it reads so
+/// the store digests evidence in the same pass as the reader parses it.
+pub fn open_reader<'a, R: Read + Send + 'a>(
+    source: R,
+) -> std::io::Result<Box<dyn BufRead + Send + 'a>> {
+    let mut file = BufReader::with_capacity(BUF_BYTES, source);
     let head = file.fill_buf()?;
     if head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b {
         Ok(Box::new(BufReader::with_capacity(

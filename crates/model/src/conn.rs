@@ -32,6 +32,14 @@ impl Proto {
 
     /// Parses Zeek/EVE spellings (`tcp`, `TCP`, `unknown_transport`, `IPv6-ICMP`...).
     pub fn parse(s: &str) -> Option<Self> {
+        // The usual spellings first, without the lowercase copy (an allocation per
+        // conn.log line otherwise).
+        match s {
+            "tcp" => return Some(Proto::Tcp),
+            "udp" => return Some(Proto::Udp),
+            "icmp" => return Some(Proto::Icmp),
+            _ => {}
+        }
         match s.to_ascii_lowercase().as_str() {
             "tcp" => Some(Proto::Tcp),
             "udp" => Some(Proto::Udp),

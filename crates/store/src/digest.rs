@@ -65,6 +65,52 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// A reader that copies and hashes what passes through it, so evidence is stored,
+/// digested and parsed in one pass over its bytes: the reader for its format reads
+/// through it, and every byte it hands out has been written to the copy.
+pub struct CopyingReader<R: Read, W: Write> {
+    inner: R,
+    copy: W,
+    /// Names the copy in write errors (they surface through the format reader).
+    copy_name: String,
+    hasher: Sha256,
+    /// Bytes read (and copied) so far.
+    pub bytes: u64,
+}
+
+impl<R: Read, W: Write> CopyingReader<R, W> {
+    /// Reads `inner`, copying to `copy` (named `copy_name` in errors).
+    pub fn new(inner: R, copy: W, copy_name: String) -> Self {
+        CopyingReader {
+            inner,
+            copy,
+            copy_name,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Reads (copies, hashes) whatever the consumer left unread, then returns the
+    /// hex digest of every byte of the source, the byte count and the copy.
+    pub fn finish(mut self) -> std::io::Result<(String, u64, W)> {
+        let mut buf = vec![0u8; 1 << 20];
+        while self.read(&mut buf)? > 0 {}
+        Ok((hex::encode(self.hasher.finalize()), self.bytes, self.copy))
+    }
+}
+
+impl<R: Read, W: Write> Read for CopyingReader<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n]).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("writing {}: {e}", self.copy_name))
+        })?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +128,13 @@ mod tests {
         let (d, inner) = w.finish();
         assert_eq!(d, sha256_hex(b"abc"));
         assert_eq!(inner, b"abc");
+        // A consumer that stops early: the rest is still copied and hashed.
+        let mut r = CopyingReader::new(&b"abc"[..], Vec::new(), "copy".into());
+        let mut first = [0u8; 1];
+        r.read_exact(&mut first).unwrap();
+        assert_eq!(
+            r.finish().unwrap(),
+            (sha256_hex(b"abc"), 3, b"abc".to_vec())
+        );
     }
 }

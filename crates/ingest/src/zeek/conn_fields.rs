@@ -1,7 +1,7 @@
 //! Building a `Conn` from Zeek conn.log fields, whatever the log encoding.
 
 use std::borrow::Cow;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 
 use relaytrace_model::{parse_decimal_seconds_ns, parse_iso8601_ns, Conn, Proto};
@@ -133,18 +133,52 @@ where
     get(field).ok_or_else(|| err(field.name(), "missing or unset"))
 }
 
-fn parsed<'a, T: FromStr, F>(get: &F, field: ConnField) -> Result<Option<T>, FieldError>
+/// An unsigned integer field. Plain digit strings (nearly all values) are converted
+/// directly; anything else goes through `FromStr`, which decides and words errors
+/// exactly as before. The std parse showed at 5% of a conn.log ingest (perf, 2 M
+/// generated lines, 2026-11-30).
+fn unsigned<'a, T, F>(get: &F, field: ConnField) -> Result<Option<T>, FieldError>
 where
     F: Fn(ConnField) -> Option<Cow<'a, str>>,
-    T::Err: std::fmt::Display,
+    T: FromStr + TryFrom<u64>,
+    <T as FromStr>::Err: std::fmt::Display,
 {
-    match get(field) {
-        None => Ok(None),
-        Some(v) => v
-            .parse::<T>()
-            .map(Some)
-            .map_err(|e| err(field.name(), format!("{v:?}: {e}"))),
+    let Some(v) = get(field) else {
+        return Ok(None);
+    };
+    if let Some(n) = digits_u64(v.as_bytes()) {
+        if let Ok(n) = T::try_from(n) {
+            return Ok(Some(n));
+        }
     }
+    v.parse::<T>()
+        .map(Some)
+        .map_err(|e| err(field.name(), format!("{v:?}: {e}")))
+}
+
+/// The value of 1 to 19 ASCII digits (always fits in a `u64`); `None` otherwise.
+fn digits_u64(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// A dotted-quad IPv4 address without leading zeros (how Zeek writes them), read
+/// directly; `None` for anything else, which then goes through `IpAddr::from_str`
+/// (the std parser showed at 2% of a conn.log ingest, same measurement as above).
+fn ipv4_fast(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = b.split(|&c| c == b'.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
+            return None;
+        }
+        let v = u8::try_from(digits_u64(part)?).ok()?;
+        *octet = v;
+    }
+    parts.next().is_none().then(|| Ipv4Addr::from(octets))
 }
 
 /// Builds a connection from a field accessor. `get` returns `None` for absent or
@@ -157,11 +191,14 @@ where
     let start_ns = parse_time("ts", &required(&get, C::Ts)?)?;
     let addr = |field: ConnField| -> Result<IpAddr, FieldError> {
         let v = required(&get, field)?;
+        if let Some(a) = ipv4_fast(v.as_bytes()) {
+            return Ok(IpAddr::V4(a));
+        }
         v.parse::<IpAddr>()
             .map_err(|e| err(field.name(), format!("{v:?}: {e}")))
     };
     let port = |field: ConnField| -> Result<u16, FieldError> {
-        parsed::<u16, _>(&get, field)?.ok_or_else(|| err(field.name(), "missing or unset"))
+        unsigned::<u16, _>(&get, field)?.ok_or_else(|| err(field.name(), "missing or unset"))
     };
     let proto_text = required(&get, C::Proto)?;
     let proto = Proto::parse(&proto_text)
@@ -181,16 +218,16 @@ where
         None => None,
         Some(v) => Some(parse_decimal_seconds_ns(&v).map_err(|e| err("duration", e.to_string()))?),
     };
-    conn.orig_bytes = parsed(&get, C::OrigBytes)?;
-    conn.resp_bytes = parsed(&get, C::RespBytes)?;
-    conn.orig_pkts = parsed(&get, C::OrigPkts)?;
-    conn.resp_pkts = parsed(&get, C::RespPkts)?;
-    conn.orig_ip_bytes = parsed(&get, C::OrigIpBytes)?;
-    conn.resp_ip_bytes = parsed(&get, C::RespIpBytes)?;
-    conn.missed_bytes = parsed(&get, C::MissedBytes)?;
+    conn.orig_bytes = unsigned(&get, C::OrigBytes)?;
+    conn.resp_bytes = unsigned(&get, C::RespBytes)?;
+    conn.orig_pkts = unsigned(&get, C::OrigPkts)?;
+    conn.resp_pkts = unsigned(&get, C::RespPkts)?;
+    conn.orig_ip_bytes = unsigned(&get, C::OrigIpBytes)?;
+    conn.resp_ip_bytes = unsigned(&get, C::RespIpBytes)?;
+    conn.missed_bytes = unsigned(&get, C::MissedBytes)?;
     conn.conn_state = get(C::ConnState).map(Cow::into_owned);
     conn.history = get(C::History).map(Cow::into_owned);
-    conn.ip_proto = parsed(&get, C::IpProto)?.or(match proto {
+    conn.ip_proto = unsigned(&get, C::IpProto)?.or(match proto {
         Proto::Tcp => Some(6),
         Proto::Udp => Some(17),
         _ => None,

@@ -119,13 +119,18 @@ pub fn read_tsv(input: &mut dyn BufRead, sink: &mut dyn Sink) -> Result<(), Inge
             continue;
         }
         if header.is_conn {
+            // One scan of the line for escapes instead of one per field (per-field
+            // scans showed at 2% of a conn.log ingest, perf, 2026-11-30).
+            let escaped = memchr::memchr(b'\\', text.as_bytes()).is_some();
             let get = |f: ConnField| -> Option<Cow<'_, str>> {
                 let (a, b) = spans[header.conn_columns[f as usize]?];
                 let v = &text[a..b];
                 if v == header.unset_field || v == header.empty_field {
                     None
-                } else {
+                } else if escaped {
                     Some(unescape(v))
+                } else {
+                    Some(Cow::Borrowed(v))
                 }
             };
             match conn_from_fields(get, line_no) {
@@ -149,7 +154,21 @@ fn split_spans(text: &str, sep: &str, spans: &mut Vec<(usize, usize)>) {
     let mut start = 0;
     if sep.len() == 1 {
         let b = sep.as_bytes()[0];
-        for (i, c) in text.bytes().enumerate() {
+        let bytes = text.as_bytes();
+        // Eight bytes at a time: the byte-by-byte loop was a fifth of conn.log
+        // parsing (perf annotate of parse-only, 2 M generated lines, 2026-11-30).
+        let words = bytes.chunks_exact(8);
+        let tail_at = bytes.len() - words.remainder().len();
+        for (w, chunk) in words.enumerate() {
+            let mut hits = separator_bits(chunk, b);
+            while hits != 0 {
+                let i = w * 8 + (hits.trailing_zeros() / 8) as usize;
+                spans.push((start, i));
+                start = i + 1;
+                hits &= hits - 1;
+            }
+        }
+        for (i, &c) in bytes.iter().enumerate().skip(tail_at) {
             if c == b {
                 spans.push((start, i));
                 start = i + 1;
@@ -162,6 +181,17 @@ fn split_spans(text: &str, sep: &str, spans: &mut Vec<(usize, usize)>) {
         }
     }
     spans.push((start, text.len()));
+}
+
+/// The high bit of byte k set exactly when `chunk[k] == sep` (8-byte `chunk`):
+/// bytes equal to `sep` become zero under the XOR, and the zero-byte test
+/// (`!((v & 0x7f..) + 0x7f.. | v | 0x7f..)`) is exact, with no carries between bytes.
+fn separator_bits(chunk: &[u8], sep: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut word = [0u8; 8];
+    word.copy_from_slice(chunk);
+    let v = u64::from_le_bytes(word) ^ u64::from_le_bytes([sep; 8]);
+    !(((v & LOW7) + LOW7) | v | LOW7)
 }
 
 fn reject(location: Location, field: Option<&str>, reason: &str) -> Rejection {
@@ -287,6 +317,35 @@ mod tests {
         assert_eq!(sink.rejections[0].location, Location::Line(10));
         assert!(sink.rejections[0].reason.contains("expected 13 fields"));
         assert_eq!(sink.rejections[1].field.as_deref(), Some("id.orig_h"));
+    }
+
+    #[test]
+    fn split_matches_a_plain_byte_scan() {
+        let texts = [
+            "",
+            "\t",
+            "a\tb",
+            "1700000000.000951\tC101f5e859d7dded0\t10.109.15.217\t51956\t\t\t-\t(empty)",
+            "\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t",
+            "no separator at all in this rather long line of text",
+            "\u{1}\u{8}\t\u{7f}\u{80}\t\u{ff}\u{9}\u{a}\t",
+        ];
+        for text in texts {
+            for sep in ["\t", ",", "\u{1}"] {
+                let mut got = Vec::new();
+                split_spans(text, sep, &mut got);
+                let mut want = Vec::new();
+                let mut start = 0;
+                for (i, c) in text.bytes().enumerate() {
+                    if c == sep.as_bytes()[0] {
+                        want.push((start, i));
+                        start = i + 1;
+                    }
+                }
+                want.push((start, text.len()));
+                assert_eq!(got, want, "{text:?} split at {sep:?}");
+            }
+        }
     }
 
     #[test]
