@@ -233,9 +233,14 @@ fn fmt_rate(x: Option<f64>) -> String {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--flow-throughput") {
+        // Only the synthetic flow-mode throughput (no testbed runs needed).
+        flow_throughput();
+        return;
+    }
     let dirs: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
     if dirs.is_empty() {
-        eprintln!("usage: trace-bench RUN_DIR... (see bench/trace/run.sh)");
+        eprintln!("usage: trace-bench RUN_DIR... (see bench/trace/run.sh) | trace-bench --flow-throughput");
         std::process::exit(2);
     }
     let mut runs = Vec::new();

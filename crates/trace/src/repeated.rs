@@ -192,6 +192,19 @@ pub(crate) fn flow_session_values(
     tolerance: i64,
     score: impl Fn(usize, &Moved) -> Option<f64>,
 ) -> BTreeMap<(usize, IpAddr), f64> {
+    // Most relays have no (A, V) with two sessions: say so before building any map.
+    let mut pairs: Vec<(IpAddr, IpAddr, usize)> = found
+        .iter()
+        .map(|f| (conns[f.inbound].orig_h, conns[f.outbound].resp_h, f.inbound))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    if !pairs
+        .windows(2)
+        .any(|w| (w[0].0, w[0].1) == (w[1].0, w[1].1))
+    {
+        return BTreeMap::new();
+    }
     // Observed: best score (and its floor) per (inbound, V).
     let mut best: BTreeMap<(usize, IpAddr), (f64, f64)> = BTreeMap::new();
     for f in found {
