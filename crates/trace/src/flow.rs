@@ -580,9 +580,11 @@ fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) 
         let values = repeated::flow_session_values(
             conns,
             &h.inbound,
+            &h.outbound,
             &found,
-            &shifts,
             p.tolerance_ns,
+            p.min_shift_ns,
+            p.null_offsets,
             |i, m: &Moved| score(&conns[i], m.start, m.end, m.bytes, p).map(|x| x.0),
         );
         let patterns = repeated::combine(conns, &h.inbound, &h.outbound, &values);

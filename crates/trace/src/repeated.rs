@@ -18,12 +18,16 @@
 //! # Each session's own probability (flow mode)
 //! For a host pair (A, V) at R, each of A's sessions into R gets `q`: the best flow-mode
 //! score ([`crate::flow`]: containment, tightness, volume) of an R→V outbound inside it,
-//! priced by the same time-shift null as single links — all of R's outbound connections
-//! shifted by each of the `K` offsets ([`Shifts`]), `q = (#{k : a shifted R→V session
-//! scores at least as well inside it} + 1) / (K + 1)` — and floored by that session's
-//! arrival model (as single links are), so thin background never produces a certainty
-//! the data cannot carry. A session of A with no R→V outbound inside it has `q = 1`.
-//!
+//! priced by a time-shift null of its own — R's sessions *to V* shifted by each of the `K`
+//! offsets ([`Shifts`]) inside the window the pair's sessions span (A's into R and R's to
+//! V), `q` the sequential share of offsets at which a shifted one scores at least as well
+//! inside the session ([`crate::shift`]) — and floored by that session's arrival model
+//! (as single links are), so thin background never produces a certainty the data cannot
+//! carry. A session of A with no R→V outbound inside it has `q = 1`. Why the pair's own
+//! window and not R's: two hosts both busy in the same hour of a six-hour capture, shifted
+//! over all six hours, would have their chance coincidences priced as if the hour were
+//! quiet (`tests/repeated_sessions.rs` measured it: 5 of 300 unrelated pairs at ≤ 0.01).
+
 //! # The pattern's probability
 //! The truncated product method ([`truncated_product_p`], Zaykin et al. 2002) combines
 //! the `q` of *all* of A's sessions into R, matched or not (so an A that logs in to R all
@@ -36,7 +40,8 @@
 //! Values below 1e-9 ([`crate::packet::PROBABILITY_FLOOR`]) are reported as 1e-9 in both
 //! modes: further out, the sessions' independence, not the data, would be doing the talking.
 //!
-//! Only pairs with at least two matched sessions get this value. Each of their links then
+//! Only pairs with at least two matched sessions, one of them at or below τ, get this
+//! value (a pattern without one is no test). Each of their links then
 //! reports `2 × min(own, pattern)` (capped at 1): the smaller of two valid p-values is
 //! itself valid only after that factor (Bonferroni over the two), so the repeated pattern
 //! can only lower a link's probability when it is clearly stronger than the link alone.
@@ -56,7 +61,7 @@
 //! hundred still give about 0.02, `tests::few_strong_sessions_among_many_still_count`).
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use crate::conn::FlowConn;
 use crate::flow::{Link, Probability};
@@ -119,7 +124,11 @@ pub(crate) fn combine(
     for (&(i, v), &q) in values {
         groups.entry((conns[i].orig_h, v)).or_default().push(q);
     }
-    groups.retain(|_, q| q.len() >= 2);
+    // A pattern with no session at or below τ is no test at all (its value is 1): it is
+    // left out rather than doubling its links' values. This keeps every reported value
+    // valid below τ: a link left alone has its own value above τ, since its session's
+    // value is never larger than the link's own (module docs).
+    groups.retain(|_, q| q.len() >= 2 && q.iter().any(|&x| x <= TRUNCATION));
     if groups.is_empty() {
         return BTreeMap::new();
     }
@@ -179,17 +188,24 @@ pub(crate) fn fold_into(
     }
 }
 
-/// Flow mode's per-session values at one relay (see the module docs): for each inbound
-/// session with a candidate to V, the sequential share of shifts at which a shifted R→V
-/// session scores at least as well inside it, floored by the session's arrival model.
+/// Flow mode's per-session values at one relay (see the module docs): for each (A, V)
+/// with candidates in two or more of A's sessions into R, each such session gets the
+/// sequential share of shifts at which a shifted R→V session scores at least as well
+/// inside it, floored by the session's arrival model. The shifts move R's sessions to V
+/// only, inside the window the pair's own sessions span (A's into R, R's to V): two hosts
+/// that are both busy in the same hour of a long capture are compared with that hour, not
+/// with the whole of R's window, where their coincidences would look rarer than they are.
 /// `score(inbound, shifted outbound)` is flow mode's pair score (`None` when not a
-/// candidate). Only (A, V) pairs with two or more such sessions are priced.
+/// candidate).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn flow_session_values(
     conns: &[FlowConn],
     inbound: &[usize],
+    outbound: &[usize],
     found: &[Found],
-    shifts: &Shifts,
     tolerance: i64,
+    min_shift: i64,
+    offsets: usize,
     score: impl Fn(usize, &Moved) -> Option<f64>,
 ) -> BTreeMap<(usize, IpAddr), f64> {
     // Most relays have no (A, V) with two sessions: say so before building any map.
@@ -205,87 +221,75 @@ pub(crate) fn flow_session_values(
     {
         return BTreeMap::new();
     }
-    // Observed: best score (and its floor) per (inbound, V).
-    let mut best: BTreeMap<(usize, IpAddr), (f64, f64)> = BTreeMap::new();
+    // Observed: best score (and its floor) per (A, V), then per inbound session.
+    let mut best: BTreeMap<(IpAddr, IpAddr), BTreeMap<usize, (f64, f64)>> = BTreeMap::new();
     for f in found {
-        let v = conns[f.outbound].resp_h;
-        let e = best.entry((f.inbound, v)).or_insert((0.0, 1.0));
+        let key = (conns[f.inbound].orig_h, conns[f.outbound].resp_h);
+        let e = best
+            .entry(key)
+            .or_default()
+            .entry(f.inbound)
+            .or_insert((0.0, 1.0));
         if f.score > e.0 {
             *e = (f.score, f.floor);
         }
     }
-    let mut matched: BTreeMap<(IpAddr, IpAddr), usize> = BTreeMap::new();
-    for &(i, v) in best.keys() {
-        *matched.entry((conns[i].orig_h, v)).or_default() += 1;
-    }
-    best.retain(|&(i, v), _| matched[&(conns[i].orig_h, v)] >= 2);
-    struct Slot {
-        key: (usize, IpAddr),
-        to: Option<u32>,
-        observed: f64,
-        floor: f64,
-        seq: Sequential,
-    }
-    let mut members: Vec<(usize, Vec<Slot>)> = Vec::new();
-    for &i in inbound {
-        let slots: Vec<Slot> = best
-            .range((i, IpAddr::V4(Ipv4Addr::UNSPECIFIED))..) // the smallest address
-            .take_while(|(k, _)| k.0 == i)
-            .map(|(&key, &(observed, floor))| Slot {
-                key,
-                to: shifts.peer(key.1),
-                observed,
-                floor,
-                seq: Sequential::default(),
-            })
-            .collect();
-        if !slots.is_empty() {
-            members.push((i, slots));
-        }
-    }
-    let mut local: Vec<f64> = Vec::new();
+    let mut values = BTreeMap::new();
     let mut shifted = Vec::new();
-    let mut tried = 0usize;
-    for k in 0..shifts.deltas.len() {
-        if members
+    for ((a, v), sessions) in best.iter().filter(|(_, s)| s.len() >= 2) {
+        let to_v: Vec<usize> = outbound
             .iter()
-            .all(|(_, slots)| slots.iter().all(|s| s.seq.stopped()))
-        {
-            break;
-        }
-        shifts.apply(k, &mut shifted);
-        tried = k + 1;
-        for (i, slots) in members.iter_mut() {
-            if slots.iter().all(|s| s.seq.stopped()) {
-                continue;
+            .copied()
+            .filter(|&o| conns[o].resp_h == *v)
+            .collect();
+        let from_a = inbound.iter().filter(|&&i| conns[i].orig_h == *a);
+        let lo = from_a
+            .clone()
+            .chain(&to_v)
+            .map(|&x| conns[x].start_ns)
+            .min()
+            .unwrap_or(0);
+        let hi = from_a
+            .chain(&to_v)
+            .map(|&x| conns[x].end_ns)
+            .max()
+            .unwrap_or(0);
+        let shifts = Shifts::new(conns, &to_v, (lo, hi), tolerance, min_shift, offsets);
+        let mut seqs: Vec<(usize, f64, f64, Sequential)> = sessions
+            .iter()
+            .map(|(&i, &(observed, floor))| (i, observed, floor, Sequential::default()))
+            .collect();
+        let mut tried = 0usize;
+        for k in 0..shifts.deltas.len() {
+            if seqs.iter().all(|s| s.3.stopped()) {
+                break;
             }
-            let ci = &conns[*i];
-            local.clear();
-            local.resize(slots.len(), 0.0);
-            let lo = shifted.partition_point(|x: &Moved| x.start < ci.start_ns - tolerance);
-            for m in &shifted[lo..] {
-                if m.start > ci.end_ns + tolerance {
-                    break;
+            shifts.apply(k, &mut shifted);
+            tried = k + 1;
+            for (i, observed, _, seq) in seqs.iter_mut() {
+                if seq.stopped() {
+                    continue;
                 }
-                for (best, slot) in local.iter_mut().zip(slots.iter()) {
-                    if slot.to == Some(m.peer) {
-                        if let Some(sc) = score(*i, m) {
-                            *best = best.max(sc);
-                        }
+                let ci = &conns[*i];
+                let first = shifted.partition_point(|x: &Moved| x.start < ci.start_ns - tolerance);
+                let mut got = 0.0f64;
+                for m in &shifted[first..] {
+                    if m.start > ci.end_ns + tolerance {
+                        break;
+                    }
+                    if let Some(sc) = score(*i, m) {
+                        got = got.max(sc);
                     }
                 }
-            }
-            for (best, slot) in local.iter().zip(slots.iter_mut()) {
                 // A tiny tolerance so that a shift reproducing the observed score counts.
-                slot.seq.record(tried, *best >= slot.observed - 1e-12);
+                seq.record(tried, got >= *observed - 1e-12);
             }
         }
+        for (i, _, floor, seq) in &seqs {
+            values.insert((*i, *v), seq.value(tried).max(*floor).min(1.0));
+        }
     }
-    members
-        .iter()
-        .flat_map(|(_, slots)| slots.iter())
-        .map(|s| (s.key, s.seq.value(tried).max(s.floor).min(1.0)))
-        .collect()
+    values
 }
 
 /// The truncated product method (Zaykin, Zhivotovsky, Westfall and Weir, Genetic

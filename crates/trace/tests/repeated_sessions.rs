@@ -122,32 +122,36 @@ fn an_operator_who_comes_back_is_found_at_a_busy_relay() {
     }
 }
 
-/// The operator and the target each have six sessions at the relay, but unrelated: long
-/// operator sessions (so chance containment is common) and short target ones. With no
-/// other host coming back, the correction is over this one pair, so the reported value is
-/// the method's own: among the seeds where a pattern of two or more chance matches shows
-/// up, at most about α of them may reach α.
+/// The operator and the target each have six sessions at the relay, unrelated, and both
+/// only in the same hour of a six-hour capture (a shared working hour: the hard case for a
+/// time-shift null, which would otherwise compare them with the whole capture, where their
+/// coincidences look rarer than they are). Byte counts within a factor 3 of each other, so
+/// volume never rules a pair out and timing alone decides. With no other host coming back,
+/// the correction is over this one pair, so the reported value is the method's own: over
+/// 1,000 seeds, at most about α of them may reach α (binomial noise allowed). Shifting R's
+/// sessions over the whole capture instead, as the first version did, gave 5 of 300 seeds
+/// at ≤ 0.01 in this scenario; within the pair's own window, 0 of 1,000.
 #[test]
 fn unrelated_sessions_of_the_same_hosts_are_calibrated() {
     let p = FlowParams::default();
     let (mut patterns, mut le_05, mut le_01) = (0usize, 0usize, 0usize);
-    let seeds = 300u64;
+    let seeds = 1000u64;
     for seed in 100..100 + seeds {
         let mut r = Rng(seed);
-        // Background from distinct peers only (none comes back).
+        // Background from distinct peers only (none comes back), over the six hours.
         let mut conns = background(&mut r, 60, 250);
+        let busy = |r: &mut Rng, lo: f64, hi: f64| {
+            let d = lo + r.unit() * (hi - lo);
+            (2.0 * 3600.0 + r.unit() * (3600.0 - d), d)
+        };
         for k in 0..6 {
-            let s = r.unit() * (HOURS * 3600.0 - 7200.0);
-            let d = r.log_uniform(1800.0, 7200.0);
-            // Byte counts within a factor 3 of each other: volume never rules a pair out,
-            // timing alone decides (the hardest case for the method).
+            let (s, d) = busy(&mut r, 300.0, 900.0);
             let (ob, rb) = (
                 r.log_uniform(2e4, 6e4) as u64,
                 r.log_uniform(2e4, 6e4) as u64,
             );
             conns.push(conn(format!("a-{k}"), OPERATOR, RELAY, s, d, ob, rb));
-            let s = r.unit() * (HOURS * 3600.0 - 900.0);
-            let d = r.log_uniform(30.0, 900.0);
+            let (s, d) = busy(&mut r, 60.0, 600.0);
             let (ob, rb) = (
                 r.log_uniform(2e4, 6e4) as u64,
                 r.log_uniform(2e4, 6e4) as u64,
@@ -167,21 +171,21 @@ fn unrelated_sessions_of_the_same_hosts_are_calibrated() {
             le_01 += usize::from(rep.false_match_probability.get() <= 0.01);
         }
     }
-    // The test has teeth only if chance patterns are common.
+    eprintln!(
+        "{patterns} chance patterns in {seeds} seeds; {le_05} at <= 0.05, {le_01} at <= 0.01"
+    );
+    // The test has teeth only if chance patterns (two or more matched sessions, one of
+    // them at or below τ) are common.
     assert!(
-        patterns >= 60,
+        patterns >= 50,
         "only {patterns} chance patterns in {seeds} seeds"
     );
-    let share = |x: usize| x as f64 / seeds as f64;
     assert!(
-        share(le_05) <= 0.07,
+        le_05 <= 60,
         "{le_05} of {seeds} at <= 0.05 ({patterns} patterns)"
     );
     assert!(
-        share(le_01) <= 0.02,
+        le_01 <= 12,
         "{le_01} of {seeds} at <= 0.01 ({patterns} patterns)"
-    );
-    eprintln!(
-        "{patterns} chance patterns in {seeds} seeds; {le_05} at <= 0.05, {le_01} at <= 0.01"
     );
 }
