@@ -14,6 +14,10 @@ use serde_json::Value;
 
 const SCHEMA: &str = include_str!("../schema/evidence-1.schema.json");
 const DEMO: &str = include_str!("../../../demo/evidence.toml");
+const HELD_OUT: &[(&str, &str)] = &[(
+    "bench/attribution-cases/olympic-destroyer.toml",
+    include_str!("../../../bench/attribution-cases/olympic-destroyer.toml"),
+)];
 
 fn schema() -> Value {
     serde_json::from_str(SCHEMA).expect("schema is JSON")
@@ -181,6 +185,37 @@ fn demo_evidence_validates_and_parses() {
     let as_json: Value =
         serde_json::to_value(toml::from_str::<toml::Value>(DEMO).unwrap()).unwrap();
     assert_eq!(errors_of(&as_json), Vec::<String>::new());
+}
+
+/// The held-out cases of `bench/attribution-cases` (and the demo, which that bench also
+/// runs) parse, validate, cite https sources, and name in their header a truth that is
+/// one of their hypotheses and the dates to assess them at.
+#[test]
+fn held_out_cases_validate_and_parse() {
+    for (path, text) in HELD_OUT.iter().chain([("demo/evidence.toml", DEMO)].iter()) {
+        let set = parse(text, Path::new(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(
+            set.items
+                .iter()
+                .all(|i| i.source.url.starts_with("https://")),
+            "{path}"
+        );
+        let as_json: Value =
+            serde_json::to_value(toml::from_str::<toml::Value>(text).unwrap()).unwrap();
+        assert_eq!(errors_of(&as_json), Vec::<String>::new(), "{path}");
+        let header = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(str::trim)
+                .unwrap_or_else(|| panic!("{path}: no '{key}' line"))
+        };
+        let truth = header("# truth:");
+        assert!(
+            set.hypotheses.iter().any(|h| h.id == truth),
+            "{path}: truth {truth}"
+        );
+        assert!(header("# as-of:").split_whitespace().count() >= 2, "{path}");
+    }
 }
 
 #[test]
