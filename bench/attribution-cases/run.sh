@@ -30,7 +30,10 @@ for f in "${cases[@]}"; do
     case_dir="$work/$name-$d"
     "$bin" case init "$case_dir" >/dev/null
     cp "$f" "$case_dir/evidence.toml"
-    "$bin" assess --case "$case_dir" --as-of "$d" --format json 2>/dev/null | python3 -c '
+    out="$work/$name-$d.json"
+    "$bin" assess --case "$case_dir" --as-of "$d" --format json >"$out" 2>"$out.err" \
+      || { echo "$f (as of $d): relaytrace assess failed:" >&2; cat "$out.err" >&2; exit 1; }
+    python3 -c '
 import json, sys
 name, d, truth = sys.argv[1:4]
 a = json.load(sys.stdin)
@@ -40,6 +43,6 @@ claimed = a["verdict"] == "assessed"
 claim = ("right" if lead == truth else "WRONG") if claimed else "none (abstained)"
 prob = "%d %% %s" % (round(100 * h["probability"]), h["words"])
 print("%-20s %-11s %-6s %-6s %-26s %-10s %-22s %s" % (name, d, truth, lead, prob, a["confidence"], a["verdict"], claim))
-' "$name" "$d" "$truth"
+' "$name" "$d" "$truth" <"$out"
   done
 done

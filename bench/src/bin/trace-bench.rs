@@ -20,8 +20,11 @@
 //!   r of the negatives exceed (reported only with at least 1/r negatives).
 //! - Calibration: the share of negatives whose pair probability is ≤ α, for each α;
 //!   a calibrated method keeps it ≤ α.
+//! - As `trace` reports it ([`on_background`]): packet and flow mode's per-host values on
+//!   each run's own case and on cross-run relays, with and without repeated sessions.
 //! - Throughput: all runs' connections copied 1×, 4× and 16× (copies laid end to end in
-//!   time) through `find_all_links` (auto method), connections per second.
+//!   time) through `find_all_links` (auto method), connections per second; and flow mode
+//!   on synthetic records (`trace-bench --flow-throughput` runs only this part).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -94,7 +94,7 @@ pub struct ChainLink {
     pub false_match_probability_pair: f64,
     /// Candidate pairs at the relay.
     pub candidates_at_relay: usize,
-    /// Flow mode's repeated-session evidence for this hop pair, when it has any (the
+    /// Repeated-session evidence (either mode) for this hop pair, when it has any (the
     /// one with the smallest probability over the chain's sessions).
     pub repeated: Option<crate::repeated::Repeated>,
     /// Row ids of the inbound connections (A→R), sorted.
