@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # testbed/ci.sh [OUTDIR]
 #
-# What CI asserts on real traffic (issue "Trace"): runs the testbed at a small size twice —
-# a plain 2-relay chain, and the same chain with an evasive last relay (each segment delayed
-# by up to 300 ms, chaff at 50 % of real segments) — ingests every run's captures into a
-# case, traces from the victim with packet mode (the default) and with the Zhang–Paxson
+# What CI asserts on real traffic (issue "Trace"): runs the testbed at a small size — a
+# plain 2-relay chain; the same chain with an evasive last relay (each segment delayed by
+# up to 300 ms, chaff at 50 % of real segments); a 3-relay chain whose *middle* relay is
+# evasive (up to 1000 ms, 50 % chaff), so the relay after it receives a delayed, chaffed
+# inbound and forwards it plainly — ingests every run's captures into a case, traces from the victim with packet mode (the default) and with the Zhang–Paxson
 # baseline, and checks against the labels (testbed/evaluate.py): packet mode must find every
 # labelled attack link at false-match probability <= 0.01 and report no false link on the
-# hard negatives, in both runs. A third run has five attack sessions one after another;
+# hard negatives, in every run. A third run has five attack sessions one after another;
 # there flow mode (records only, from the repeated sessions) is held to the same standard.
 # Flow mode's figures on the single-session runs and the baseline's are printed for
 # comparison, not asserted. Needs root (network namespaces) and testbed/install-deps.sh's
-# packages; uses $RELAYTRACE, else target/debug/relaytrace (build it first). About 6 minutes.
+# packages; uses $RELAYTRACE, else target/debug/relaytrace (build it first). About 8 minutes.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -50,6 +51,8 @@ mkdir -p "$out"
 require="packet"
 run plain --duration 50 --sessions 1 --seed 11 || status=1
 run evasive --duration 50 --sessions 1 --seed 12 --evasive-delay-ms 300 --evasive-chaff 0.5 || status=1
+run evasive-middle --relays 3 --evasive-relay 2 --duration 50 --sessions 1 --seed 15 \
+  --evasive-delay-ms 1000 --evasive-chaff 0.5 || status=1
 # An operator who comes back: five sessions through the chain. Flow mode (records only)
 # must find every attack link from the repeated sessions alone, packet mode as always.
 require="packet flow"

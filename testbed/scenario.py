@@ -20,8 +20,10 @@ Needs the namespaces from `testbed/netns.sh up`. It then, inside those namespace
   * stops the captures with SIGINT after the traffic and writes DIR/labels.json: every TCP
     connection seen at any vantage (5-tuple as on the wire, start time, which vantages saw
     it) with its label (chain hop or negative kind), the chains, and the true links.
-With --evasive-delay-ms/--evasive-chaff the last relay forwards through evasive.py (delay per
-segment, chaff) over a tunnel to the victim (port 2200), as an attacker hiding timing would.
+With --evasive-delay-ms/--evasive-chaff one relay (--evasive-relay K, default the last)
+forwards through evasive.py (delay per segment, chaff) over a tunnel to the next host of the
+chain (port 2200), as an attacker hiding timing would. A middle relay K makes the next relay
+receive a delayed, chaffed inbound and forward it plainly.
 Everything has a timeout; the default run takes about 80 s.
 
 Internal subcommands (run by `run`): `session` (one interactive pty session), `web`.
@@ -47,8 +49,8 @@ sys.path.insert(0, HERE)
 import pcaplib  # noqa: E402
 
 PREFIX = "rt-"
-EVASIVE_PORT = 2222         # the last relay's local forwarder (sshd -J connects to it on the relay itself)
-EVASIVE_TUNNEL_PORT = 2200  # the victim's end of the evasive tunnel (the captured last hop)
+EVASIVE_PORT = 2222         # the evasive relay's local forwarder (its sshd's -J forwarding connects to it)
+EVASIVE_TUNNEL_PORT = 2200  # the next host's end of the evasive tunnel (the captured hop)
 CORE = PREFIX + "core"
 
 
@@ -451,11 +453,12 @@ def cmd_run(a):
         wait_for(lambda: listening(web["ns"], web["ip"], 80), 10, "http.server on us-host")
         log(f"sshd up on {len(hosts)} hosts, http on us-host ({time.monotonic() - t_start:.1f} s)")
 
-        # ---- evasive relay: a forwarder pair between the last relay and the victim
+        # ---- evasive relay: a forwarder pair between relay K and the next host of the chain
         chain_hosts = ["attacker"] + [f"relay{i}" for i in range(1, a.relays + 1)] + ["victim"]
         evasive = a.evasive_delay_ms > 0 or a.evasive_chaff > 0
+        ev_k = a.evasive_relay or a.relays  # chain_hosts[ev_k] is the evasive relay
         if evasive:
-            last, vic = hosts[chain_hosts[-2]], hosts["victim"]
+            last, vic = hosts[chain_hosts[ev_k]], hosts[chain_hosts[ev_k + 1]]
             ev = [sys.executable, os.path.join(HERE, "evasive.py"), "--delay-ms", str(a.evasive_delay_ms),
                   "--chaff", str(a.evasive_chaff), "--seed", str(a.seed)]
             procs.start("evasive-victim", nsexec(vic["ns"], ev + [
@@ -465,9 +468,10 @@ def cmd_run(a):
                 "--plain-listen", f"{last['ip']}:{EVASIVE_PORT}",
                 "--tunnel-connect", f"{vic['ip']}:{EVASIVE_TUNNEL_PORT}"]),
                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(logdir, "evasive-relay.log"), "w"))
-            wait_for(lambda: listening(vic["ns"], vic["ip"], EVASIVE_TUNNEL_PORT), 10, "evasive forwarder on victim")
+            wait_for(lambda: listening(vic["ns"], vic["ip"], EVASIVE_TUNNEL_PORT), 10,
+                     f"evasive forwarder on {vic['name']}")
             wait_for(lambda: listening(last["ns"], last["ip"], EVASIVE_PORT), 10, "evasive forwarder on relay")
-            log(f"evasive relay {last['name']} -> victim: delay up to {a.evasive_delay_ms:g} ms per segment, "
+            log(f"evasive relay {last['name']} -> {vic['name']}: delay up to {a.evasive_delay_ms:g} ms per segment, "
                 f"chaff {a.evasive_chaff:g} per data segment")
 
         # ---- captures (vantages)
@@ -491,9 +495,12 @@ def cmd_run(a):
         me = [sys.executable, os.path.abspath(__file__)]
 
         def session(name, src, target, jump, duration, seed, first=(), dump=False, port=0):
+            # `jump` items are host names, or (host, port) for a jump reached at a port
+            # other than 22 (the evasive relay's forwarder).
+            hops = [f"{ip[j[0]]}:{j[1]}" if isinstance(j, tuple) else ip[j] for j in jump]
             argv = me + ["session", "--name", name, "--ns", hosts[src]["ns"], "--target", ip[target],
                          "--port", str(port),
-                         "--jump", ",".join(ip[j] for j in jump), "--duration", str(duration),
+                         "--jump", ",".join(hops), "--duration", str(duration),
                          "--seed", str(seed), "--ssh-config", ssh_config, "--log-dir", sessdir]
             for c in first:
                 argv += ["--first", c]
@@ -536,13 +543,17 @@ def cmd_run(a):
                     wait = slot0 + k * per + sched.uniform(0.0, max(0.0, per - length - 1.5)) - time.time()
                     if wait > 0:
                         time.sleep(wait)
-                if evasive:
+                jumps = list(chain_hosts[1:-1])
+                target, port = "victim", 0
+                if evasive and ev_k == a.relays:
                     # The last relay hands the session to its evasive forwarder (local port
                     # EVASIVE_PORT), which carries it to the victim's end of the tunnel.
                     target, port = chain_hosts[-2], EVASIVE_PORT
-                else:
-                    target, port = "victim", 0
-                s, e, rc = session(name, "attacker", target, chain_hosts[1:-1], length,
+                elif evasive:
+                    # Relay K reaches relay K+1 through its forwarder: the next jump is
+                    # written as relay K's own address at EVASIVE_PORT (ssh -J host:port).
+                    jumps[ev_k] = (chain_hosts[ev_k], EVASIVE_PORT)
+                s, e, rc = session(name, "attacker", target, jumps, length,
                                    rng.randrange(1 << 30), first=("echo $SSH_CONNECTION",), dump=True,
                                    port=port)
                 chain_sessions.append((name, s, e, rc))
@@ -603,7 +614,8 @@ def cmd_run(a):
         procs.stop_all()
 
     log(f"traffic done; session exit codes: {json.dumps(results, sort_keys=True)}")
-    labels = build_labels(a, hosts, chain_hosts, chain_sessions, captures, wall0, out, evasive)
+    labels = build_labels(a, hosts, chain_hosts, chain_sessions, captures, wall0, out,
+                          ev_k if evasive else None)
     with open(os.path.join(out, "labels.json"), "w") as f:
         json.dump(labels, f, indent=1, sort_keys=False)
         f.write("\n")
@@ -616,7 +628,9 @@ def cmd_run(a):
     return 1 if problems or bad else 0
 
 
-def build_labels(a, hosts, chain_hosts, chain_sessions, captures, wall0, out, evasive=False):
+def build_labels(a, hosts, chain_hosts, chain_sessions, captures, wall0, out, evasive_relay=None):
+    """The labels file. `evasive_relay`: index in `chain_hosts` of the evasive relay (its
+    outbound hop goes to the next host's tunnel port), or None."""
     ip = {n: h["ip"] for n, h in hosts.items()}
     by_ip = {h["ip"]: n for n, h in hosts.items()}
     problems = []
@@ -646,8 +660,7 @@ def build_labels(a, hosts, chain_hosts, chain_sessions, captures, wall0, out, ev
     # role rules: (orig host, resp host, resp port) -> (group kind, group id, hop)
     rules = {}
     for i in range(len(chain_hosts) - 1):
-        last_hop = i == len(chain_hosts) - 2
-        port = EVASIVE_TUNNEL_PORT if evasive and last_hop else 22
+        port = EVASIVE_TUNNEL_PORT if evasive_relay == i else 22
         rules[(chain_hosts[i], chain_hosts[i + 1], port)] = ("attack-chain", None, i + 1)
     rules[("kp-user", "relay1", 22)] = ("unrelated-interactive", "neg-kp-user-to-relay1", 1)
     rules[("relay1", "us-host", 22)] = ("unrelated-interactive", "neg-relay1-to-us-host", 1)
@@ -698,9 +711,9 @@ def build_labels(a, hosts, chain_hosts, chain_sessions, captures, wall0, out, ev
                 if len(parts) == 4 and all(p.replace(".", "").isdigit() for p in parts):
                     seen_by_victim = line.strip()
                     break
-        # Through the evasive tunnel the victim's sshd is reached from the victim's own
-        # end of the tunnel.
-        expect_from = ip["victim"] if evasive else ip[chain_hosts[-2]]
+        # Through an evasive tunnel into the victim, the victim's sshd is reached from the
+        # victim's own end of the tunnel.
+        expect_from = ip["victim"] if evasive_relay == len(chain_hosts) - 2 else ip[chain_hosts[-2]]
         if not seen_by_victim or seen_by_victim.split()[0] != expect_from:
             problems.append(f"{name}: victim's SSH_CONNECTION is {seen_by_victim!r}, expected from {expect_from}")
         chains.append({
@@ -738,6 +751,7 @@ def build_labels(a, hosts, chain_hosts, chain_sessions, captures, wall0, out, ev
         "scenario": {"relays": a.relays, "duration_s": a.duration, "sessions": a.sessions, "seed": a.seed,
                      "snaplen": a.snaplen, "bulk_bytes": a.bulk_bytes, "web": not a.no_web,
                      "evasive_delay_ms": a.evasive_delay_ms, "evasive_chaff": a.evasive_chaff,
+                     "evasive_relay": (chain_hosts[evasive_relay] if evasive_relay is not None else None),
                      "started": iso(wall0)},
         "hosts": {n: {"ip": h["ip"], "role": h["role"], "network": h["network"]} for n, h in hosts.items()},
         "vantages": {n: {"pcap": f"{n}.pcap", "iface": "eth0", "ip": ip[n]} for n in captures},
@@ -787,7 +801,9 @@ def main():
     r.add_argument("--bulk-bytes", type=int, default=1_000_000)
     r.add_argument("--no-web", action="store_true")
     r.add_argument("--evasive-delay-ms", type=float, default=0.0,
-                   help="make the last relay evasive: delay each segment to the victim by up to this (ms)")
+                   help="make a relay evasive: delay each segment to the next host by up to this (ms)")
+    r.add_argument("--evasive-relay", type=int, default=0,
+                   help="which relay is evasive, 1..--relays (default: the last)")
     r.add_argument("--evasive-chaff", type=float, default=0.0,
                    help="evasive relay: chaff segments per real segment (0..1 = 0..100 %%)")
     s = sub.add_parser("session", help="(internal) one interactive ssh session in a pty")
@@ -811,6 +827,8 @@ def main():
     if a.cmd == "run":
         if a.duration < 20:
             sys.exit("--duration must be at least 20 s")
+        if not 0 <= a.evasive_relay <= a.relays:
+            sys.exit("--evasive-relay must be between 1 and --relays")
         if a.sessions < 1 or (a.duration - 6) / a.sessions < 12:
             sys.exit("--sessions: each chain session needs at least 12 s of --duration")
         try:

@@ -7,7 +7,8 @@
 # Each run is ingested into RUNS_DIR/<name>/case with the release binary. Runs already
 # there (labels and case present) are kept: delete a directory to redo it.
 # DURATION (default 60 s of traffic) and SESSIONS (default 3 attack sessions, one after
-# another) set the length of each run and of its sessions.
+# another) set the length of each run and of its sessions; EVASIVE_RELAY=K makes relay K
+# the evasive one in runs with more than K relays (default: the last relay).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -29,6 +30,9 @@ for relays in 1 2 3; do
     extra=()
     [ "$1" != 0 ] && extra+=(--evasive-delay-ms "$1")
     [ "$2" != 0 ] && extra+=(--evasive-chaff "$2")
+    if [ "$1" != 0 ] && [ -n "${EVASIVE_RELAY:-}" ] && [ "$relays" -gt "$EVASIVE_RELAY" ]; then
+      extra+=(--evasive-relay "$EVASIVE_RELAY")
+    fi
     bash "$root/testbed/run-small.sh" "$dir" --relays "$relays" --duration "${DURATION:-60}" --sessions "${SESSIONS:-3}" \
       --seed "$seed" "${extra[@]}" >"$runs/$name.log" 2>&1 || { echo "make-runs: $name failed (see $runs/$name.log)"; continue; }
     bash "$root/testbed/ingest.sh" "$dir" "$dir/case" >"$runs/$name.ingest.log" 2>&1 \

@@ -5,8 +5,9 @@
 //! `RUN_DIR/scenario/labels.json` (bench/trace/make-runs.sh makes them).
 //!
 //! - **Positives**: the labelled attack links (inbound → outbound at a relay), each
-//!   classed by the condition of its hop: the evasive relay's hop carries the run's delay
-//!   and chaff, every other hop is plain.
+//!   classed by the condition of its hop: the evasive relay's outbound hop carries the
+//!   run's delay and chaff (at the next relay, if any, that hop is the inbound: "on
+//!   inbound"), every other hop is plain.
 //! - **Negatives**, per candidate pair: (a) every other (inbound, outbound) pair at every
 //!   host of every run that passes the candidate rule (outbound inside the inbound's
 //!   lifetime, no loop, not the same originator or responder) — the hard negatives;
@@ -24,7 +25,9 @@
 //!   each run's own case and on cross-run relays, with and without repeated sessions.
 //! - Throughput: all runs' connections copied 1×, 4× and 16× (copies laid end to end in
 //!   time) through `find_all_links` (auto method), connections per second; and flow mode
-//!   on synthetic records (`trace-bench --flow-throughput` runs only this part).
+//!   on synthetic records (`trace-bench --flow-throughput` runs only this part;
+//!   `trace-bench --auto-throughput RUN_DIR...` only the first). Both print connections
+//!   per CPU-second of the measuring thread too: the per-core figure on a shared machine.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -136,10 +139,14 @@ fn load_run(dir: &Path) -> Result<Run, String> {
         };
         true_pairs.insert((i, o));
         if l["kind"] == "attack" {
-            // The evasive hop is the one into the victim's end of the tunnel.
-            let evasive = (delay > 0.0 || chaff > 0.0) && conns[o].resp_p == 2200;
-            let cond = if evasive {
+            // The evasive hop is the one into the next host's end of the tunnel (port
+            // 2200): at the evasive relay it is the outbound; at the relay after it
+            // (`--evasive-relay` not the last) it is the inbound.
+            let shaped = delay > 0.0 || chaff > 0.0;
+            let cond = if shaped && conns[o].resp_p == 2200 {
                 format!("delay<={delay:.0}ms chaff {:.0}%", chaff * 100.0)
+            } else if shaped && conns[i].resp_p == 2200 {
+                format!("delay<={delay:.0}ms chaff {:.0}% on inbound", chaff * 100.0)
             } else {
                 "plain relay".to_string()
             };
@@ -241,7 +248,12 @@ fn main() {
         flow_throughput();
         return;
     }
-    let dirs: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
+    // `--auto-throughput RUN_DIR...`: only the throughput of the auto method.
+    let only_throughput = std::env::args().nth(1).as_deref() == Some("--auto-throughput");
+    let dirs: Vec<PathBuf> = std::env::args()
+        .skip(1 + usize::from(only_throughput))
+        .map(PathBuf::from)
+        .collect();
     if dirs.is_empty() {
         eprintln!("usage: trace-bench RUN_DIR... (see bench/trace/run.sh) | trace-bench --flow-throughput");
         std::process::exit(2);
@@ -255,6 +267,10 @@ fn main() {
                 std::process::exit(1);
             }
         }
+    }
+    if only_throughput {
+        auto_throughput(&runs);
+        return;
     }
     let scorer = Scorer {
         packet: PacketParams::default(),
@@ -367,13 +383,13 @@ fn main() {
     ];
     let print_group = |title: &str, groups: &BTreeMap<String, Vec<Scored>>| {
         println!("\n{title}");
-        print!("{:<28} {:>5}", "", "pairs");
+        print!("{:<36} {:>5}", "", "pairs");
         for (m, _) in &methods {
             print!("  {:>9} {:>9}", format!("{m}@1e-3"), format!("{m}@1e-4"));
         }
         println!();
         for (g, v) in groups {
-            print!("{g:<28} {:>5}", v.len());
+            print!("{g:<36} {:>5}", v.len());
             for (_, pick) in &methods {
                 let p: Vec<f64> = v.iter().map(pick).collect();
                 let n: Vec<f64> = neg.iter().map(pick).collect();
@@ -434,15 +450,22 @@ fn main() {
     on_background(&runs, Mode::Flow);
     on_background(&runs, Mode::Packet);
 
+    auto_throughput(&runs);
+    flow_throughput();
+}
+
+/// Throughput of `find_all_links` (auto method: packet mode where timelines exist) on
+/// every run's connections, copied end to end 1×, 4× and 16×.
+fn auto_throughput(runs: &[Run]) {
     // Throughput: every run's connections, copied end to end.
     println!("\nthroughput of find_all_links (auto method: packet where timelines exist), all runs' connections copied end to end");
     println!(
-        "{:>5} {:>12} {:>10} {:>14} {:>8}",
-        "copies", "connections", "seconds", "conns/s", "growth"
+        "{:>5} {:>12} {:>10} {:>14} {:>8} {:>16}",
+        "copies", "connections", "seconds", "conns/s", "growth", "conns/CPU-second"
     );
     let mut base: Option<f64> = None;
     for copies in [1usize, 4, 16] {
-        let (conns, all) = replicate(&runs, copies);
+        let (conns, all) = replicate(runs, copies);
         let tl = Timelines::new(&conns, &all);
         let p = TraceParams::new("0.0.0.0/0".parse().expect("valid prefix"));
         let p = TraceParams {
@@ -454,18 +477,20 @@ fn main() {
             ..p
         };
         let t = Instant::now();
+        let cpu0 = thread_cpu_seconds();
         let links = find_all_links(&conns, &tl, &p).expect("default parameters are valid");
         let s = t.elapsed().as_secs_f64();
+        let cpu = thread_cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
         let per_s = conns.len() as f64 / s;
         let growth = base.map_or("1.00".to_string(), |b| format!("{:.2}", s / b));
         base.get_or_insert(s);
         println!(
-            "{copies:>5} {:>12} {s:>10.3} {per_s:>14.0} {growth:>8}   ({} links)",
+            "{copies:>5} {:>12} {s:>10.3} {per_s:>14.0} {growth:>8} {:>16}   ({} links)",
             conns.len(),
+            per_cpu_second(conns.len(), cpu),
             links.len()
         );
     }
-    flow_throughput();
 }
 
 /// Flow mode's throughput on a synthetic ISP-like record set (no timelines): `n`
@@ -486,8 +511,8 @@ fn flow_throughput() {
     };
     println!("\nthroughput of flow mode (find_links) on synthetic records: n/50 hosts, six hours, no timelines");
     println!(
-        "{:>12} {:>10} {:>14} {:>8} {:>10}",
-        "connections", "seconds", "conns/s", "growth", "links"
+        "{:>12} {:>10} {:>14} {:>8} {:>10} {:>16}",
+        "connections", "seconds", "conns/s", "growth", "links", "conns/CPU-second"
     );
     let mut base: Option<f64> = None;
     for n in [10_000usize, 40_000, 160_000, 640_000] {
@@ -522,17 +547,34 @@ fn flow_throughput() {
             .collect();
         conns.sort_by_key(|c| c.start_ns);
         let t = Instant::now();
+        let cpu0 = thread_cpu_seconds();
         let links =
             find_links(&conns, &FlowParams::default()).expect("default parameters are valid");
         let s = t.elapsed().as_secs_f64();
+        let cpu = thread_cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
         let growth = base.map_or("1.00".to_string(), |b| format!("{:.2}", s / b));
         base.get_or_insert(s);
         println!(
-            "{n:>12} {s:>10.3} {:>14.0} {growth:>8} {:>10}",
+            "{n:>12} {s:>10.3} {:>14.0} {growth:>8} {:>10} {:>16}",
             n as f64 / s,
-            links.len()
+            links.len(),
+            per_cpu_second(n, cpu)
         );
     }
+}
+
+/// CPU time of the calling thread, seconds, from `/proc/thread-self/schedstat` (Linux;
+/// `None` elsewhere): the per-core figure even when another process shares the machine.
+fn thread_cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(ns / 1e9)
+}
+
+/// `n` per CPU-second, or "n/a" without a CPU clock.
+fn per_cpu_second(n: usize, cpu: Option<f64>) -> String {
+    cpu.filter(|&c| c > 0.0)
+        .map_or("n/a".into(), |c| format!("{:.0}", n as f64 / c))
 }
 
 /// All runs' connections and timelines, `copies` times, each copy later in time than
@@ -746,7 +788,7 @@ fn on_background(runs: &[Run], mode: Mode) {
         by_cond.entry("all".to_string()).or_default().push((*a, *b));
     }
     println!(
-        "{:<28} {:>5}  {:>11} {:>11}  {:>11} {:>11}  {:>12} {:>12}",
+        "{:<36} {:>5}  {:>11} {:>11}  {:>11} {:>11}  {:>12} {:>12}",
         "",
         "links",
         "rep@1e-3",
@@ -763,7 +805,7 @@ fn on_background(runs: &[Run], mode: Mode) {
         let pb: Vec<f64> = v.iter().map(|x| x.1).collect();
         let at = |t: f64| pa.iter().filter(|&&s| s >= -t.ln() - 1e-12).count();
         println!(
-            "{c:<28} {:>5}  {:>11} {:>11}  {:>11} {:>11}  {:>12} {:>12}",
+            "{c:<36} {:>5}  {:>11} {:>11}  {:>11} {:>11}  {:>12} {:>12}",
             v.len(),
             fmt_rate(detection_at(&pa, &na, 1e-3)),
             fmt_rate(detection_at(&pa, &na, 1e-4)),

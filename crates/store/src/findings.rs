@@ -132,4 +132,41 @@ mod tests {
         assert!(p(b"a"));
         assert!(crate::verify(&case).unwrap().ok());
     }
+
+    #[test]
+    fn verify_notes_interrupted_and_unrecorded_findings() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = Case::init(&dir.path().join("c"), "t").unwrap();
+        let a = case
+            .record_finding("trace", b"{}\n", Map::new(), Dedup::AnyEarlier)
+            .unwrap();
+        let clean = crate::verify(&case).unwrap();
+        assert!(clean.ok() && clean.notes.is_empty(), "{clean:?}");
+        // A kill before the rename leaves a partial file; one between the rename and
+        // the ledger append leaves an unrecorded finding. Neither is a problem, both
+        // are named.
+        let findings = case.root().join("findings");
+        fs::write(findings.join(".trace-4242.partial"), b"{").unwrap();
+        fs::write(findings.join("trace-0123456789abcdef.json"), b"{}").unwrap();
+        let r = crate::verify(&case).unwrap();
+        assert!(r.ok(), "{r:?}");
+        assert_eq!(r.notes.len(), 2, "{r:?}");
+        assert!(r
+            .notes
+            .iter()
+            .any(|n| n.starts_with("findings/.trace-4242.partial: an interrupted")));
+        assert!(r
+            .notes
+            .iter()
+            .any(|n| n.starts_with("findings/trace-0123456789abcdef.json: not referenced")));
+        // The recorded one, altered, is a problem.
+        fs::write(case.root().join(&a.path), b"{\"x\":1}\n").unwrap();
+        let r = crate::verify(&case).unwrap();
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.starts_with(&format!("{}: altered", a.path))),
+            "{r:?}"
+        );
+    }
 }

@@ -81,6 +81,7 @@ pub fn verify(case: &Case) -> Result<VerifyReport, StoreError> {
         "tables/events",
         "tables/rejects",
         "tables/enrich",
+        "findings",
     ] {
         let path = case.root().join(dir);
         let Ok(listing) = fs::read_dir(&path) else {
@@ -90,9 +91,7 @@ pub fn verify(case: &Case) -> Result<VerifyReport, StoreError> {
             let item = item.at(&path)?;
             let rel = format!("{dir}/{}", item.file_name().to_string_lossy());
             if !known.contains(&rel) {
-                report.notes.push(format!(
-                    "{rel}: not referenced by the ledger (left by an interrupted ingest; ignored, replaced on re-run)"
-                ));
+                report.notes.push(unreferenced_note(dir, &rel));
             }
         }
     }
@@ -103,6 +102,23 @@ pub fn verify(case: &Case) -> Result<VerifyReport, StoreError> {
             .push("tables/.tmp: uncommitted output of an interrupted ingest (ignored)".into());
     }
     Ok(report)
+}
+
+/// What an unreferenced file in `dir` is. Nothing reads such files (tables and
+/// findings are found through the ledger), so they are noted, not problems.
+fn unreferenced_note(dir: &str, rel: &str) -> String {
+    let partial = rel.ends_with(".partial");
+    match (dir, partial) {
+        ("findings", true) => format!(
+            "{rel}: an interrupted finding write, never committed (ignored; safe to delete)"
+        ),
+        ("findings", false) => format!(
+            "{rel}: not referenced by the ledger (a command stopped between writing its finding and its ledger entry; ignored, recorded again on re-run)"
+        ),
+        _ => format!(
+            "{rel}: not referenced by the ledger (left by an interrupted ingest; ignored, replaced on re-run)"
+        ),
+    }
 }
 
 fn check_file(
