@@ -14,10 +14,24 @@ use serde_json::Value;
 
 const SCHEMA: &str = include_str!("../schema/evidence-1.schema.json");
 const DEMO: &str = include_str!("../../../demo/evidence.toml");
-const HELD_OUT: &[(&str, &str)] = &[(
-    "bench/attribution-cases/olympic-destroyer.toml",
-    include_str!("../../../bench/attribution-cases/olympic-destroyer.toml"),
-)];
+const HELD_OUT: &[(&str, &str)] = &[
+    (
+        "bench/attribution-cases/olympic-destroyer.toml",
+        include_str!("../../../bench/attribution-cases/olympic-destroyer.toml"),
+    ),
+    (
+        "bench/attribution-cases/tv5monde.toml",
+        include_str!("../../../bench/attribution-cases/tv5monde.toml"),
+    ),
+    (
+        "bench/attribution-cases/wannacry.toml",
+        include_str!("../../../bench/attribution-cases/wannacry.toml"),
+    ),
+    (
+        "bench/attribution-cases/notpetya.toml",
+        include_str!("../../../bench/attribution-cases/notpetya.toml"),
+    ),
+];
 
 fn schema() -> Value {
     serde_json::from_str(SCHEMA).expect("schema is JSON")
