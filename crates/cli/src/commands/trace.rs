@@ -39,7 +39,8 @@ pub enum TraceMethod {
 false-match probability from the relay's own traffic, corrected over the host's candidate pairs. \
 Packet mode (pairs whose both connections come with packet timelines, i.e. from pcaps): every \
 burst of the inbound's typing must be followed within a delay bound by a packet of the outbound, \
-and every burst of the outbound's answers by one of the inbound's; the chance rate comes from \
+and every burst of the outbound's answers by one of the inbound's (each direction with its own \
+bound, as a relay may delay one way only); the chance rate comes from \
 the outbound's own packets shifted in time (robust to delay jitter and chaff). --method zp runs \
 the Zhang-Paxson ON/OFF detector instead (the classic baseline; fragile under jitter). Flow \
 mode (records only: conn.log, EVE, NetFlow): the outbound must lie inside the inbound within \
