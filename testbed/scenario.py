@@ -194,14 +194,15 @@ def cmd_session(a):
         os._exit(3)
 
     signal.signal(signal.SIGALRM, hard_stop)
-    signal.alarm(int(a.duration + 40))
+    signal.alarm(int(a.duration + 60))
     p = Pty(fd, transcript, events)
     p.ev(ev="start", argv=argv)
     t0 = time.monotonic()
     # Wait for the shell prompt: output, then quiet, then a prompt at the end of it
-    # (through an evasive relay, login output pauses for seconds between lines).
-    ok = p.wait_quiet(1.0, 25.0)
-    prompt_deadline = time.monotonic() + 25.0
+    # (through an evasive relay, login output pauses for seconds between lines; three
+    # nested logins through a 1 s evasive first relay took over 25 s).
+    ok = p.wait_quiet(1.0, 45.0)
+    prompt_deadline = time.monotonic() + 45.0
     while ok and not p.eof and not p.buf.rstrip(b" ").endswith((b"#", b"$")) \
             and time.monotonic() < prompt_deadline:
         p.pump(0.5)
@@ -325,7 +326,7 @@ Host *
   CheckHostIP no
   UpdateHostKeys no
   BatchMode yes
-  ConnectTimeout 10
+  ConnectTimeout 30
   ServerAliveInterval 0
   ControlMaster no
   ControlPath none
@@ -510,7 +511,7 @@ def cmd_run(a):
             p = procs.start("session-" + name, argv, stdout=subprocess.DEVNULL,
                             stderr=open(os.path.join(logdir, name + ".session.log"), "w"))
             try:
-                rc = p.wait(duration + 60)
+                rc = p.wait(duration + 80)
             except subprocess.TimeoutExpired:
                 p.kill()
                 rc = p.wait()

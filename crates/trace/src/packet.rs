@@ -292,16 +292,20 @@ const ONE: Probability = Probability::ONE;
 
 /// Whether (inbound `u`, outbound `d`) may be one relayed session: different
 /// connections, no loop back to the originator, the outbound inside the inbound's
-/// lifetime within the tolerance, and (Zhang–Paxson's rule, applied to both
-/// detectors) not the same originator or the same responder.
+/// lifetime within the tolerance — its end also within the largest delay bound, since
+/// a relay that holds data that long still flushes it after the inbound has closed
+/// (the testbed's 1 s evasive relay ended its outbound 1.07–1.20 s after the inbound)
+/// — and (Zhang–Paxson's rule, applied to both detectors) not the same originator or
+/// the same responder.
 fn candidate(conns: &[FlowConn], u: usize, d: usize, p: &PacketParams) -> bool {
     let (cu, cd) = (&conns[u], &conns[d]);
+    let held = p.delays_ns.iter().copied().max().unwrap_or(0);
     u != d
         && cu.orig_h != cd.resp_h
         && cu.orig_h != cd.orig_h
         && cu.resp_h != cd.resp_h
         && cd.start_ns >= cu.start_ns - p.tolerance_ns
-        && cd.end_ns <= cu.end_ns + p.tolerance_ns
+        && cd.end_ns <= cu.end_ns + p.tolerance_ns + held
 }
 
 /// Judges one (inbound `u`, outbound `d`) pair with `p.method`: `(score, pair
@@ -823,6 +827,44 @@ mod tests {
             split < joint / 10.0,
             "split {split}, one delay bound {joint}"
         );
+    }
+
+    #[test]
+    fn an_outbound_may_end_up_to_the_largest_delay_bound_after_its_inbound() {
+        // A relay holding data up to Δ flushes it after the inbound closed.
+        let c = |o: &str, r: &str, start_s: f64, end_s: f64| FlowConn {
+            ids: vec![format!("{o}-{r}")],
+            vantages: vec!["v".into()],
+            proto: "tcp".into(),
+            orig_h: o.parse().unwrap(),
+            orig_p: 40000,
+            resp_h: r.parse().unwrap(),
+            resp_p: 22,
+            start_ns: (start_s * 1e9) as i64,
+            end_ns: (end_s * 1e9) as i64,
+            orig_bytes: None,
+            resp_bytes: None,
+        };
+        let p = PacketParams::default();
+        let ends_after = |late: f64| {
+            let conns = [
+                c("10.0.0.1", "10.0.0.2", 0.0, 30.0),
+                c("10.0.0.2", "10.0.0.3", 0.2, 30.0 + late),
+            ];
+            candidate(&conns, 0, 1, &p)
+        };
+        assert!(ends_after(0.5));
+        assert!(ends_after(2.5), "1 s tolerance + 2 s largest delay bound");
+        assert!(!ends_after(3.5));
+        let short = PacketParams {
+            delays_ns: vec![100_000_000],
+            ..PacketParams::default()
+        };
+        let conns = [
+            c("10.0.0.1", "10.0.0.2", 0.0, 30.0),
+            c("10.0.0.2", "10.0.0.3", 0.2, 32.5),
+        ];
+        assert!(!candidate(&conns, 0, 1, &short));
     }
 
     #[test]
