@@ -598,19 +598,7 @@ mod tests {
     use super::*;
 
     fn conn(orig: &str, resp: &str, start_s: f64, end_s: f64, ob: u64, rb: u64) -> FlowConn {
-        FlowConn {
-            ids: vec![format!("{orig}-{resp}-{start_s}")],
-            vantages: vec!["v".into()],
-            proto: "tcp".into(),
-            orig_h: orig.parse().unwrap(),
-            orig_p: 40000,
-            resp_h: resp.parse().unwrap(),
-            resp_p: 22,
-            start_ns: (start_s * 1e9) as i64,
-            end_ns: (end_s * 1e9) as i64,
-            orig_bytes: Some(ob),
-            resp_bytes: Some(rb),
-        }
+        crate::testing::record(orig, resp, start_s, end_s, Some((ob, rb)))
     }
 
     /// Each gate of the candidate test, one row each: a regression here means

@@ -30,6 +30,8 @@ pub mod hostinfo;
 pub mod packet;
 pub mod repeated;
 mod shift;
+#[cfg(test)]
+mod testing;
 
 use relaytrace_store::{Case, Dedup};
 use serde_json::{json, Map, Value};

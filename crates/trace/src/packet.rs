@@ -754,11 +754,13 @@ mod tests {
         times.iter().map(|t| t + lag).collect()
     }
 
-    fn pair(max_delay: i64) -> (Timeline, Timeline) {
-        let u_orig = typing(7, 0, 40);
-        let d_orig = relay(&u_orig, 3, max_delay);
-        let d_resp = echo(&d_orig, 20 * MS);
-        let u_resp = relay(&d_resp, 5, max_delay);
+    /// The inbound's and the outbound's timelines from their four directions.
+    fn timelines(
+        u_orig: Vec<i64>,
+        u_resp: Vec<i64>,
+        d_orig: Vec<i64>,
+        d_resp: Vec<i64>,
+    ) -> (Timeline, Timeline) {
         (
             Timeline {
                 orig: u_orig,
@@ -769,6 +771,14 @@ mod tests {
                 resp: d_resp,
             },
         )
+    }
+
+    fn pair(max_delay: i64) -> (Timeline, Timeline) {
+        let u_orig = typing(7, 0, 40);
+        let d_orig = relay(&u_orig, 3, max_delay);
+        let d_resp = echo(&d_orig, 20 * MS);
+        let u_resp = relay(&d_resp, 5, max_delay);
+        timelines(u_orig, u_resp, d_orig, d_resp)
     }
 
     fn lifetime(t: &Timeline) -> (i64, i64) {
@@ -805,16 +815,7 @@ mod tests {
         d_orig.sort_unstable();
         let d_resp = echo(&d_real, 20 * MS);
         let u_resp = relay(&d_resp, 9, 5 * MS);
-        let (u, d) = (
-            Timeline {
-                orig: u_orig,
-                resp: u_resp,
-            },
-            Timeline {
-                orig: d_orig,
-                resp: d_resp,
-            },
-        );
+        let (u, d) = timelines(u_orig, u_resp, d_orig, d_resp);
         let judge = |split_delays| {
             let p = PacketParams {
                 split_delays,
@@ -832,18 +833,8 @@ mod tests {
     #[test]
     fn an_outbound_may_end_up_to_the_largest_delay_bound_after_its_inbound() {
         // A relay holding data up to Δ flushes it after the inbound closed.
-        let c = |o: &str, r: &str, start_s: f64, end_s: f64| FlowConn {
-            ids: vec![format!("{o}-{r}")],
-            vantages: vec!["v".into()],
-            proto: "tcp".into(),
-            orig_h: o.parse().unwrap(),
-            orig_p: 40000,
-            resp_h: r.parse().unwrap(),
-            resp_p: 22,
-            start_ns: (start_s * 1e9) as i64,
-            end_ns: (end_s * 1e9) as i64,
-            orig_bytes: None,
-            resp_bytes: None,
+        let c = |o: &str, r: &str, start_s: f64, end_s: f64| {
+            crate::testing::record(o, r, start_s, end_s, None)
         };
         let p = PacketParams::default();
         let ends_after = |late: f64| {

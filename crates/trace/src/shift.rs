@@ -192,19 +192,8 @@ mod tests {
     use super::*;
 
     fn conn(start_s: i64, dur_s: i64) -> FlowConn {
-        FlowConn {
-            ids: vec![format!("{start_s}")],
-            vantages: vec![],
-            proto: "tcp".into(),
-            orig_h: "192.0.2.1".parse().unwrap(),
-            orig_p: 1,
-            resp_h: "192.0.2.2".parse().unwrap(),
-            resp_p: 2,
-            start_ns: start_s * 1_000_000_000,
-            end_ns: (start_s + dur_s) * 1_000_000_000,
-            orig_bytes: None,
-            resp_bytes: None,
-        }
+        let (start, end) = (start_s as f64, (start_s + dur_s) as f64);
+        crate::testing::record("192.0.2.1", "192.0.2.2", start, end, None)
     }
 
     /// The rotation gives exactly what moving each connection and sorting gives.
