@@ -27,6 +27,7 @@
 
 pub mod case;
 pub mod digest;
+pub mod direct;
 pub mod enrichment;
 pub mod error;
 pub mod findings;
