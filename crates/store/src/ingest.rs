@@ -14,20 +14,12 @@ use serde_json::{json, Map, Value};
 
 use crate::case::Case;
 use crate::digest::{file_sha256, CopyingReader};
-use crate::direct::DirectWriter;
 use crate::error::{IoContext, StoreError};
 use crate::tables::{ConnWriter, EventWriter, PacketWriter};
 
 /// How many rejections an outcome keeps in memory for display; all of them are in
 /// the rejects table.
 pub const REJECTION_SAMPLE: usize = 20;
-
-/// Write block of the evidence copy ([`DirectWriter`]). With `O_DIRECT` each block is
-/// one synchronous device write; `dd` alone was faster with 4 MiB blocks (0.39 s for
-/// 1 GB against 0.91 s), but inside an ingest, where writes alternate with parsing,
-/// 1 MiB was as fast (1 GB pcap: 1.75 s against 1.83 s) and peak RSS 10–14 MiB lower
-/// (2026-11-30, this project's machine).
-const EVIDENCE_BLOCK_BYTES: usize = 1 << 20;
 
 /// Choices for one ingest.
 #[derive(Debug, Clone)]
@@ -275,7 +267,7 @@ impl Case {
         // copy-and-hash pass was a third of ingest time, and copy_file_range (which
         // avoids user space) was slower here than reading and writing.
         let tmp_copy = tmp_dir.join("evidence.partial");
-        let copy = DirectWriter::create(&tmp_copy, EVIDENCE_BLOCK_BYTES).at(&tmp_copy)?;
+        let copy = File::create(&tmp_copy).at(&tmp_copy)?;
         let mut copying = CopyingReader::new(
             File::open(input).at(input)?,
             copy,
@@ -313,7 +305,6 @@ impl Case {
         })?;
         drop(reader);
         let (evidence, bytes, copy) = copying.finish().at(input)?;
-        let copy = copy.finish().at(&tmp_copy)?;
         copy.sync_all().at(&tmp_copy)?;
         drop(copy);
         outcome.evidence = evidence.clone();

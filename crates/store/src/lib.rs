@@ -27,7 +27,6 @@
 
 pub mod case;
 pub mod digest;
-pub mod direct;
 pub mod enrichment;
 pub mod error;
 pub mod findings;

@@ -7,6 +7,7 @@
 //! has one; see the README's "Output fields".
 
 use std::fs::File;
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,15 +23,11 @@ use parquet::schema::types::Type;
 use relaytrace_model::{Conn, Direction, Event, PacketTimeline};
 
 use crate::digest::HashingWriter;
-use crate::direct::DirectWriter;
 use crate::error::{IoContext, StoreError};
 
 /// Rows per row group: large enough for good compression and scans, small enough
 /// that buffering one group stays in the tens of megabytes.
 pub const ROW_GROUP_ROWS: usize = 64 * 1024;
-
-/// Write block of a table file ([`DirectWriter`]).
-const TABLE_BLOCK_BYTES: usize = 1 << 20;
 
 /// Schema of `tables/conns/*.parquet`.
 pub const CONN_SCHEMA: &str = "message conn {
@@ -172,7 +169,7 @@ fn required_flags(schema: &Type) -> Vec<bool> {
 /// Buffers rows column by column and writes row groups to one Parquet file.
 pub struct TableWriter {
     path: PathBuf,
-    writer: SerializedFileWriter<HashingWriter<DirectWriter>>,
+    writer: SerializedFileWriter<HashingWriter<BufWriter<File>>>,
     columns: Vec<Column>,
     required: Vec<bool>,
     rows: usize,
@@ -205,7 +202,10 @@ impl TableWriter {
             .collect();
         let required = required_flags(&schema);
         let props = writer_properties(&schema);
-        let file = HashingWriter::new(DirectWriter::create(path, TABLE_BLOCK_BYTES).at(path)?);
+        let file = HashingWriter::new(BufWriter::with_capacity(
+            1 << 20,
+            File::create(path).at(path)?,
+        ));
         let writer =
             SerializedFileWriter::new(file, Arc::new(schema), Arc::new(props)).map_err(pq(path))?;
         Ok(TableWriter {
@@ -338,8 +338,11 @@ impl TableWriter {
         }
         let path = self.path.clone();
         let hashing = self.writer.into_inner().map_err(pq(&path))?;
-        let (digest, direct) = hashing.finish();
-        let file = direct.finish().at(&path)?;
+        let (digest, buffered) = hashing.finish();
+        let file = buffered
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .at(&path)?;
         file.sync_all().at(&path)?;
         Ok((self.total_rows, digest))
     }
