@@ -25,14 +25,9 @@ use relaytrace_model::{Conn, Direction, Event, PacketTimeline};
 use crate::digest::HashingWriter;
 use crate::error::{IoContext, StoreError};
 
-/// Rows per row group: large enough for good compression and scans (pages, the unit
-/// of compression, hold at most 20,000 rows anyway), small enough that buffering one
-/// group stays small. A buffered conn row takes a few hundred bytes, so 64 Ki rows
-/// were the largest part of peak RSS; measured 2026-11-30 (best of 2–3, generated
-/// inputs), 64 Ki → 16 Ki rows: 2 M conn.log lines 76 → 42 MiB peak RSS, tables
-/// +0.13%; 1 GB pcap 82 → 64 MiB, tables 5.71 → 5.85 MB; 2 M NetFlow records
-/// 111 → 105 MiB; no measurable change in time.
-pub const ROW_GROUP_ROWS: usize = 16 * 1024;
+/// Rows per row group: large enough for good compression and scans, small enough
+/// that buffering one group stays in the tens of megabytes.
+pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 
 /// Schema of `tables/conns/*.parquet`.
 pub const CONN_SCHEMA: &str = "message conn {
