@@ -33,7 +33,50 @@ pub const ACTIVE_TIMEOUT_HORIZON_NS: i64 = 30 * 60 * 1_000_000_000;
 /// separate connections, nothing is lost).
 const GENERATION_FLOWS: usize = 1 << 16;
 
-type Key = (Proto, IpAddr, u16, IpAddr, u16);
+/// A flow's 5-tuple packed into three integers (addresses as 128-bit numbers, with
+/// flags telling IPv4 from IPv6; protocol and ports in the third), so that hashing it
+/// takes three mixing steps instead of one per field and per address byte. With the
+/// tuple `(Proto, IpAddr, u16, IpAddr, u16)` as key the stitcher was 18% of a NetFlow
+/// v9 ingest (perf, 2 M generated records, 2026-11-30); this key took that ingest
+/// from 1.25 to 1.10 s of user time (best of 3), same tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    orig: u128,
+    resp: u128,
+    rest: u64,
+}
+
+impl Key {
+    fn of(c: &Conn) -> Key {
+        fn bits(a: IpAddr) -> (u128, u64) {
+            match a {
+                IpAddr::V4(v) => (u128::from(u32::from(v)), 0),
+                IpAddr::V6(v) => (u128::from(v), 1),
+            }
+        }
+        let (orig, orig_v6) = bits(c.orig_h);
+        let (resp, resp_v6) = bits(c.resp_h);
+        Key {
+            orig,
+            resp,
+            rest: (proto_code(c.proto) << 48)
+                | (orig_v6 << 41)
+                | (resp_v6 << 40)
+                | (u64::from(c.orig_p) << 16)
+                | u64::from(c.resp_p),
+        }
+    }
+}
+
+/// A distinct number per protocol, for [`Key`].
+fn proto_code(p: Proto) -> u64 {
+    match p {
+        Proto::Tcp => 1,
+        Proto::Udp => 2,
+        Proto::Icmp => 3,
+        Proto::Unknown => 4,
+    }
+}
 
 /// One generation of pending flows, in arrival order (so emission order follows the
 /// input and is deterministic without sorting).
@@ -153,13 +196,7 @@ fn merge(into: &mut Conn, next: &Conn) {
 
 impl Sink for Stitcher<'_> {
     fn conn(&mut self, conn: Conn) -> std::io::Result<()> {
-        let key = (
-            conn.proto,
-            conn.orig_h,
-            conn.orig_p,
-            conn.resp_h,
-            conn.resp_p,
-        );
+        let key = Key::of(&conn);
         if self.stale(&self.current, conn.start_ns) {
             // Everything pending is past the horizon.
             self.rotate()?;
@@ -228,6 +265,29 @@ mod tests {
         c.orig_pkts = Some(1);
         c.record = record;
         c
+    }
+
+    #[test]
+    fn keys_tell_every_part_of_the_five_tuple_apart() {
+        let base = flow(0, 1, 1, 5000, 0);
+        let mut v4_mapped = base.clone();
+        v4_mapped.orig_h = "::ffff:192.0.2.1".parse().unwrap();
+        let mut udp = base.clone();
+        udp.proto = Proto::Udp;
+        let mut swapped = base.clone();
+        (swapped.orig_p, swapped.resp_p) = (base.resp_p, base.orig_p);
+        let mut other_resp = base.clone();
+        other_resp.resp_h = "198.51.100.3".parse().unwrap();
+        let keys: Vec<Key> = [&base, &v4_mapped, &udp, &swapped, &other_resp]
+            .into_iter()
+            .map(Key::of)
+            .collect();
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(Key::of(&base), Key::of(&flow(9, 9, 9, 5000, 9)));
     }
 
     #[test]

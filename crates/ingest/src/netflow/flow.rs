@@ -54,8 +54,7 @@ pub(super) fn to_output(
     fields: &[Field<'_>],
     record_offset: u64,
 ) -> Output {
-    let start = flow_time(export, fields, Edge::Start);
-    let end = flow_time(export, fields, Edge::End);
+    let (start, end) = flow_times(export, fields);
     if !options {
         if let Some(conn) = to_conn(export, fields, start, end, record_offset) {
             return Output::Conn(conn);
@@ -180,29 +179,52 @@ enum Edge {
     End,
 }
 
-/// The flow's start or end in ns since the Unix epoch, from the most precise time
-/// IE present: absolute times first, then deltas from export time, then sysUpTime.
-fn flow_time(export: &Export, fields: &[Field<'_>], edge: Edge) -> Option<i64> {
-    let ies = match edge {
-        Edge::Start => [
-            FLOW_START_NANOSECONDS,
-            FLOW_START_MICROSECONDS,
-            FLOW_START_MILLISECONDS,
-            FLOW_START_SECONDS,
-            FLOW_START_DELTA_MICROSECONDS,
-            FLOW_START_SYS_UP_TIME,
-        ],
-        Edge::End => [
-            FLOW_END_NANOSECONDS,
-            FLOW_END_MICROSECONDS,
-            FLOW_END_MILLISECONDS,
-            FLOW_END_SECONDS,
-            FLOW_END_DELTA_MICROSECONDS,
-            FLOW_END_SYS_UP_TIME,
-        ],
-    };
-    ies.iter()
-        .find_map(|ie| find(fields, &[*ie], |b| time_ns(export, *ie, b)))
+/// The flow's start and end in ns since the Unix epoch, each from the most precise
+/// time IE present: absolute times first, then deltas from export time, then
+/// sysUpTime (the order of [`time_rank`]). Among fields of the same IE the first
+/// decodable one counts.
+///
+/// One pass over the fields for both edges: looking each IE up in turn (six IEs per
+/// edge, a scan of the record's fields each) was 9% of a NetFlow v9 ingest (perf, 2 M
+/// generated records, 2026-11-30).
+fn flow_times(export: &Export, fields: &[Field<'_>]) -> (Option<i64>, Option<i64>) {
+    // (rank, value) of the best time found so far, per edge.
+    let mut best: [Option<(u8, i64)>; 2] = [None, None];
+    for f in fields {
+        if f.spec.pen.is_some() || f.spec.scope {
+            continue;
+        }
+        let Some((edge, rank)) = time_rank(f.spec.ie) else {
+            continue;
+        };
+        let slot = &mut best[edge as usize];
+        if slot.is_some_and(|(r, _)| r <= rank) {
+            continue;
+        }
+        if let Some(v) = time_ns(export, f.spec.ie, f.bytes) {
+            *slot = Some((rank, v));
+        }
+    }
+    (best[0].map(|b| b.1), best[1].map(|b| b.1))
+}
+
+/// Which edge a time IE gives and its precedence (0 = most precise).
+fn time_rank(ie: u16) -> Option<(Edge, u8)> {
+    Some(match ie {
+        FLOW_START_NANOSECONDS => (Edge::Start, 0),
+        FLOW_START_MICROSECONDS => (Edge::Start, 1),
+        FLOW_START_MILLISECONDS => (Edge::Start, 2),
+        FLOW_START_SECONDS => (Edge::Start, 3),
+        FLOW_START_DELTA_MICROSECONDS => (Edge::Start, 4),
+        FLOW_START_SYS_UP_TIME => (Edge::Start, 5),
+        FLOW_END_NANOSECONDS => (Edge::End, 0),
+        FLOW_END_MICROSECONDS => (Edge::End, 1),
+        FLOW_END_MILLISECONDS => (Edge::End, 2),
+        FLOW_END_SECONDS => (Edge::End, 3),
+        FLOW_END_DELTA_MICROSECONDS => (Edge::End, 4),
+        FLOW_END_SYS_UP_TIME => (Edge::End, 5),
+        _ => return None,
+    })
 }
 
 /// Decodes one time IE to ns since the Unix epoch, with checked arithmetic (a
@@ -352,6 +374,24 @@ mod tests {
     }
 
     #[test]
+    fn the_most_precise_decodable_time_wins_whatever_the_field_order() {
+        let fields = [
+            f(150, &[0x55, 0x53, 0x33, 0x70]), // flowStartSeconds 1431516016
+            f(152, &[]),                       // flowStartMilliseconds, undecodable (empty)
+            f(152, &[0, 0, 0x01, 0x4d, 0x4d, 0x00, 0xfb, 0xe8]), // 1431516019688 ms
+            f(152, &[0, 0, 0x01, 0x4d, 0x4d, 0x00, 0xfb, 0xe9]), // same IE again: ignored
+            f(151, &[0x55, 0x53, 0x33, 0x7a]), // flowEndSeconds 1431516026
+        ];
+        assert_eq!(
+            flow_times(&IPFIX, &fields),
+            (
+                Some(1_431_516_019_688_000_000),
+                Some(1_431_516_026_000_000_000)
+            )
+        );
+    }
+
+    #[test]
     fn ntp_and_delta_times() {
         // 2015-05-13T11:20:16.5Z as NTP: secs 1431516016 + 2208988800 = 3640504816 =
         // 0xd8fdb1f0, fraction 0x80000000 = 0.5 s.
@@ -361,12 +401,11 @@ mod tests {
             f(159, &[0x00, 0x0f, 0x42, 0x40]), // flowEndDeltaMicroseconds = 1 s before export
         ];
         assert_eq!(
-            flow_time(&IPFIX, &fields, Edge::Start),
-            Some(1_431_516_016_500_000_000)
-        );
-        assert_eq!(
-            flow_time(&IPFIX, &fields, Edge::End),
-            Some(1_431_516_025_000_000_000)
+            flow_times(&IPFIX, &fields),
+            (
+                Some(1_431_516_016_500_000_000),
+                Some(1_431_516_025_000_000_000)
+            )
         );
     }
 
@@ -380,12 +419,11 @@ mod tests {
         // FIRST_SWITCHED = 0xffffffff: one ms before uptime wrapped to 0.
         let fields = [f(22, &[0xff; 4]), f(21, &[0x00, 0x00, 0x0a, 0x11])];
         assert_eq!(
-            flow_time(&v9, &fields, Edge::Start),
-            Some(IPFIX.export_ns - 3_382_000_000)
-        );
-        assert_eq!(
-            flow_time(&v9, &fields, Edge::End),
-            Some(IPFIX.export_ns - 804_000_000)
+            flow_times(&v9, &fields),
+            (
+                Some(IPFIX.export_ns - 3_382_000_000),
+                Some(IPFIX.export_ns - 804_000_000)
+            )
         );
     }
 
