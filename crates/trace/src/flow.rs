@@ -195,8 +195,12 @@ pub enum LinkDetail {
     },
     /// Packet mode, bounded-delay event matching.
     Packet {
-        /// The delay bound Δ that gave the smallest probability, ns.
+        /// The forward (typing, downstream) delay bound Δ of the choice that gave the
+        /// smallest probability, ns.
         delay_bound_ns: i64,
+        /// The backward (answers, upstream) delay bound of that choice, ns: it may
+        /// differ from the forward one ([`crate::packet::PacketParams::split_delays`]).
+        backward_delay_bound_ns: i64,
         /// Forward plus backward events.
         events: usize,
         /// Events followed by a packet on the other side within Δ.
@@ -232,10 +236,13 @@ impl LinkDetail {
             }
             LinkDetail::Packet {
                 delay_bound_ns,
+                backward_delay_bound_ns,
                 events,
                 matched,
             } => {
-                serde_json::json!({"delay_bound_ns": delay_bound_ns, "events": events, "matched": matched})
+                serde_json::json!({"delay_bound_ns": delay_bound_ns,
+                    "backward_delay_bound_ns": backward_delay_bound_ns,
+                    "events": events, "matched": matched})
             }
             LinkDetail::Zp {
                 off_periods,

@@ -600,7 +600,8 @@ fn counting(
             fisher2(tail(0), tail(1))
         };
         let detail = LinkDetail::Packet {
-            delay_bound_ns: combos[f].1.max(combos[b].1),
+            delay_bound_ns: combos[f].1,
+            backward_delay_bound_ns: combos[b].1,
             events: n,
             matched,
         };
