@@ -190,4 +190,39 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn lines_straddling_buffer_fills_read_like_whole_ones() {
+        // The no-copy path (line whole in the input's buffer) and the copying path
+        // (line split across fills) must give the same lines and byte offsets, at
+        // every buffer size.
+        let data: &[u8] = b"one\nt\r\nthree is longer\n\nx\n\xff\nlast line without newline";
+        let mut want = Vec::new();
+        let mut start = 0;
+        while start < data.len() {
+            let end = data[start..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(data.len(), |i| start + i);
+            let part = &data[start..end];
+            let part = part.strip_suffix(b"\r").unwrap_or(part);
+            let text = std::str::from_utf8(part).map_or("<bad>".to_string(), str::to_string);
+            want.push((want.len() as u64 + 1, text, start as u64));
+            start = end + 1;
+        }
+        for capacity in 1..=20 {
+            let mut input = std::io::BufReader::with_capacity(capacity, data);
+            let mut r = LineReader::new(&mut input);
+            let mut got = Vec::new();
+            while let Some((no, line)) = r.next_line().unwrap() {
+                let text = match line {
+                    Line::Text(t) => t.to_string(),
+                    Line::NotUtf8 => "<bad>".to_string(),
+                    Line::TooLong => "<long>".to_string(),
+                };
+                got.push((no, text, r.offset));
+            }
+            assert_eq!(got, want, "buffer of {capacity} bytes");
+        }
+    }
 }
