@@ -165,17 +165,10 @@ fn load_run(dir: &Path) -> Result<Run, String> {
     })
 }
 
-fn candidate(u: &FlowConn, d: &FlowConn) -> bool {
-    // Packet mode's rule (crates/trace/src/packet.rs): 1 s tolerance, and the outbound
-    // may end up to the largest delay bound (2 s) later still.
-    let t = 1_000_000_000;
-    let held = 2_000_000_000;
-    u.resp_h == d.orig_h
-        && u.orig_h != d.resp_h
-        && u.orig_h != d.orig_h
-        && u.resp_h != d.resp_h
-        && d.start_ns >= u.start_ns - t
-        && d.end_ns <= u.end_ns + t + held
+/// Whether `u` into a host and `d` out of it may be one relayed session, by packet
+/// mode's own rule.
+fn candidate(u: &FlowConn, d: &FlowConn, p: &PacketParams) -> bool {
+    u.resp_h == d.orig_h && relaytrace_trace::packet::may_be_relayed(u, d, p)
 }
 
 fn shift_conn(c: &FlowConn, by: i64) -> FlowConn {
@@ -307,7 +300,7 @@ fn main() {
         }
         for (i, u) in r.conns.iter().enumerate() {
             for (o, d) in r.conns.iter().enumerate() {
-                if i == o || r.true_pairs.contains(&(i, o)) || !candidate(u, d) {
+                if i == o || r.true_pairs.contains(&(i, o)) || !candidate(u, d, &scorer.packet) {
                     continue;
                 }
                 if let (Some(tu), Some(td)) = (&r.timelines[i], &r.timelines[o]) {

@@ -290,22 +290,25 @@ pub fn find_packet_links(
 
 const ONE: Probability = Probability::ONE;
 
-/// Whether (inbound `u`, outbound `d`) may be one relayed session: different
-/// connections, no loop back to the originator, the outbound inside the inbound's
-/// lifetime within the tolerance — its end also within the largest delay bound, since
-/// a relay that holds data that long still flushes it after the inbound has closed
-/// (the testbed's 1 s evasive relay ended its outbound 1.07–1.20 s after the inbound)
-/// — and (Zhang–Paxson's rule, applied to both detectors) not the same originator or
-/// the same responder.
 fn candidate(conns: &[FlowConn], u: usize, d: usize, p: &PacketParams) -> bool {
-    let (cu, cd) = (&conns[u], &conns[d]);
+    u != d && may_be_relayed(&conns[u], &conns[d], p)
+}
+
+/// Whether inbound `u` and outbound `d` (of the same host) may be one relayed
+/// session in packet mode: no loop back to the originator, the outbound inside the
+/// inbound's lifetime within the tolerance — its end also within the largest delay
+/// bound, since a relay that holds data that long still flushes it after the inbound
+/// has closed (the testbed's 1 s evasive relay ended its outbound 1.07–1.20 s after
+/// the inbound) — and (Zhang–Paxson's rule, applied to both detectors) not the same
+/// originator or the same responder. Public so that benchmarks pick their negative
+/// pairs by the same rule.
+pub fn may_be_relayed(u: &FlowConn, d: &FlowConn, p: &PacketParams) -> bool {
     let held = p.delays_ns.iter().copied().max().unwrap_or(0);
-    u != d
-        && cu.orig_h != cd.resp_h
-        && cu.orig_h != cd.orig_h
-        && cu.resp_h != cd.resp_h
-        && cd.start_ns >= cu.start_ns - p.tolerance_ns
-        && cd.end_ns <= cu.end_ns + p.tolerance_ns + held
+    u.orig_h != d.resp_h
+        && u.orig_h != d.orig_h
+        && u.resp_h != d.resp_h
+        && d.start_ns >= u.start_ns - p.tolerance_ns
+        && d.end_ns <= u.end_ns + p.tolerance_ns + held
 }
 
 /// Judges one (inbound `u`, outbound `d`) pair with `p.method`: `(score, pair
