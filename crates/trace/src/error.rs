@@ -21,4 +21,8 @@ pub enum TraceError {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// More connections than flow mode's grouping can index (2³¹); no memory of
+    /// today's machines holds that many, but the limit is said rather than wrapped.
+    #[error("flow mode takes at most 2^31 connections at once, got {0}: trace a shorter window (--since/--until)")]
+    TooManyConnections(usize),
 }

@@ -77,7 +77,7 @@ use std::net::IpAddr;
 use crate::conn::FlowConn;
 use crate::error::TraceError;
 use crate::repeated::{self, Found, Repeated};
-use crate::shift::{Bytes, Moved, Sequential, Shifts};
+use crate::shift::{float_bytes, Bytes, Moved, Sequential, Shifts};
 
 /// A probability, 0..=1 by construction.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
@@ -306,34 +306,96 @@ pub(crate) fn sort_links(links: &mut [Link], conns: &[FlowConn]) {
 /// outside a case; the false-match probability needs the host's background
 /// ([`find_links`]).
 pub fn pair_score(inb: &FlowConn, out: &FlowConn, p: &FlowParams) -> Option<f64> {
-    score(
-        inb,
-        out.start_ns,
-        out.end_ns,
-        (out.orig_bytes, out.resp_bytes),
-        p,
-    )
-    .map(|s| s.0)
+    score(&Span::of(inb), &Span::of(out), p).map(|s| s.0)
 }
 
-/// (score, tightness, volume) of an outbound with the given times and byte counts inside
-/// `inb`, `None` when it fails a gate.
-fn score(
-    inb: &FlowConn,
-    out_start: i64,
-    out_end: i64,
-    out_bytes: Bytes,
-    p: &FlowParams,
-) -> Option<(f64, f64, f64)> {
+/// What the score reads of a connection, packed: the null reads it for every inbound
+/// at every shift, and reading it from the (large) connection records instead cost a
+/// cache miss each (`bench/trace`'s flow throughput).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span {
+    /// Start, ns.
+    pub start: i64,
+    /// End, ns.
+    pub end: i64,
+    /// Byte counts, originator then responder direction.
+    pub bytes: Bytes,
+    /// The same as floats ([`float_bytes`]).
+    pub float_bytes: [f64; 2],
+}
+
+impl Span {
+    /// The span of a connection.
+    pub fn of(c: &FlowConn) -> Self {
+        Span {
+            start: c.start_ns,
+            end: c.end_ns,
+            bytes: (c.orig_bytes, c.resp_bytes),
+            float_bytes: float_bytes((c.orig_bytes, c.resp_bytes)),
+        }
+    }
+
+    /// The span of a shifted outbound (its byte counts from its connection).
+    pub fn moved(m: &Moved, conns: &[FlowConn]) -> Self {
+        let c = &conns[m.conn as usize];
+        Span {
+            start: m.start,
+            end: m.end,
+            bytes: (c.orig_bytes, c.resp_bytes),
+            float_bytes: m.float_bytes,
+        }
+    }
+}
+
+/// (score, tightness, volume) of the outbound `out` inside the inbound `inb`, `None`
+/// when it fails a gate.
+fn score(inb: &Span, out: &Span, p: &FlowParams) -> Option<(f64, f64, f64)> {
+    let tightness = tightness(inb, out.start, out.end, p)?;
+    let volume = volume(inb.bytes, out.bytes, p.volume_factor)?;
+    Some((tightness * volume, tightness, volume))
+}
+
+/// The timing half of [`score`]: `None` when the outbound is not contained, else its
+/// tightness in (0, 1].
+fn tightness(inb: &Span, out_start: i64, out_end: i64, p: &FlowParams) -> Option<f64> {
     let t = p.tolerance_ns;
-    if out_start < inb.start_ns - t || out_end > inb.end_ns + t {
+    if out_start < inb.start - t || out_end > inb.end + t {
         return None;
     }
-    let volume = volume((inb.orig_bytes, inb.resp_bytes), out_bytes, p.volume_factor)?;
-    let slack = (out_start - inb.start_ns).max(0) + (inb.end_ns - out_end).max(0);
+    let slack = (out_start - inb.start).max(0) + (inb.end - out_end).max(0);
     let d = (out_end - out_start).max(t).max(1) as f64;
-    let tightness = d / (d + slack as f64);
-    Some((tightness * volume, tightness, volume))
+    Some(d / (d + slack as f64))
+}
+
+/// The larger of `best` and the score of the shifted outbound `m` inside `inb`: the
+/// null's inner loop. The volume (two divisions and a square root) is only computed
+/// when the tightness alone beats `best`: the score is tightness × volume with
+/// volume ≤ 1, and a float product by a factor ≤ 1 never exceeds the other factor, so
+/// the result is the one scoring every pair gives.
+fn best_with(inb: &Span, m: &Moved, best: f64, conns: &[FlowConn], p: &FlowParams) -> f64 {
+    if !volume_may_pass(&inb.float_bytes, &m.float_bytes, p.volume_factor) {
+        return best;
+    }
+    match tightness(inb, m.start, m.end, p) {
+        Some(t) if t > best => {
+            match volume(inb.bytes, Span::moved(m, conns).bytes, p.volume_factor) {
+                Some(v) => best.max(t * v),
+                None => best,
+            }
+        }
+        _ => best,
+    }
+}
+
+/// False only when [`volume`] certainly refuses the pair: its gate by multiplication
+/// (`smaller × factor < larger`), with a relative margin far above rounding error, so
+/// that the null's inner loop skips the divisions of the many pairs whose volumes differ
+/// by orders of magnitude (they were a fifth of the flow-mode run). A pair near the
+/// gate's edge, or with a count unknown (NaN compares false), is left to [`volume`].
+fn volume_may_pass(inb: &[f64; 2], out: &[f64; 2], factor: f64) -> bool {
+    const SHRINK: f64 = 1.0 - 1e-9;
+    let refused = |a: f64, b: f64| a * factor < b * SHRINK || b * factor < a * SHRINK;
+    !refused(inb[0], out[0]) & !refused(inb[1], out[1])
 }
 
 fn volume(inb: Bytes, out: Bytes, factor: f64) -> Option<f64> {
@@ -357,6 +419,63 @@ fn volume(inb: Bytes, out: Bytes, factor: f64) -> Option<f64> {
     })
 }
 
+/// A number for every address of the TCP connections: the IPv4 address itself when
+/// every address is IPv4 (no lookup at all), else its rank among the distinct
+/// addresses. Flow mode groups and compares hosts by these numbers instead of `IpAddr`.
+struct HostIds {
+    /// The distinct addresses, sorted; empty when every address is IPv4.
+    ranks: Vec<IpAddr>,
+}
+
+impl HostIds {
+    fn new(conns: &[FlowConn]) -> Self {
+        let tcp = || conns.iter().filter(|c| c.is_tcp());
+        let all_v4 = tcp().all(|c| c.orig_h.is_ipv4() && c.resp_h.is_ipv4());
+        let mut ranks: Vec<IpAddr> = Vec::new();
+        if !all_v4 {
+            ranks = tcp().flat_map(|c| [c.orig_h, c.resp_h]).collect();
+            ranks.sort_unstable();
+            ranks.dedup();
+        }
+        HostIds { ranks }
+    }
+
+    /// The number of `ip`, one of the addresses [`HostIds::new`] saw.
+    fn id(&self, ip: IpAddr) -> u32 {
+        match ip {
+            IpAddr::V4(a) if self.ranks.is_empty() => u32::from(a),
+            // Fewer than 2³¹ connections, so fewer than 2³² addresses.
+            _ => self.ranks.binary_search(&ip).unwrap_or_default() as u32,
+        }
+    }
+}
+
+/// Every TCP connection's two ends (the responder's inbound, the originator's
+/// outbound) as sort keys `host << 32 | outbound << 31 | connection`, sorted: by host,
+/// inbound before outbound, then connection. Plain `u64` keys because sorting
+/// `(IpAddr, bool, usize)` tuples was a sixth of flow mode's run on 640 k records
+/// (`bench/trace`'s flow throughput: 95 ms of tuples against 20 ms of keys), and a map
+/// keyed by host cost as much.
+fn ends_by_host(conns: &[FlowConn], ids: &HostIds) -> Vec<u64> {
+    let mut ends: Vec<u64> = Vec::with_capacity(2 * conns.len());
+    for (i, c) in conns.iter().enumerate().filter(|(_, c)| c.is_tcp()) {
+        ends.push(u64::from(ids.id(c.resp_h)) << 32 | i as u64);
+        ends.push(u64::from(ids.id(c.orig_h)) << 32 | 1 << 31 | i as u64);
+    }
+    ends.sort_unstable();
+    ends
+}
+
+/// The connection of an end key ([`ends_by_host`]).
+fn end_conn(key: u64) -> usize {
+    (key & ((1 << 31) - 1)) as usize
+}
+
+/// Whether an end key is an outbound end.
+fn end_is_outbound(key: u64) -> bool {
+    key & (1 << 31) != 0
+}
+
 /// One relay's connections, as indices into the connection slice.
 struct HostConns {
     inbound: Vec<usize>,
@@ -368,33 +487,40 @@ struct HostConns {
 /// outbound start, inbound start): deterministic.
 pub fn find_links(conns: &[FlowConn], p: &FlowParams) -> Result<Vec<Link>, TraceError> {
     p.check()?;
-    // Each TCP connection's two ends, grouped by host by one sort (a map keyed by host
-    // cost a sixth of the run on a 640k-record set, `bench/trace`'s flow throughput).
-    let mut ends: Vec<(IpAddr, bool, usize)> = Vec::with_capacity(2 * conns.len());
-    for (i, c) in conns.iter().enumerate() {
-        if c.is_tcp() {
-            ends.push((c.resp_h, false, i));
-            ends.push((c.orig_h, true, i));
-        }
+    // Each TCP connection's two ends, grouped by host by one sort of integer keys.
+    if conns.len() >= 1 << 31 {
+        return Err(TraceError::TooManyConnections(conns.len()));
     }
-    ends.sort_unstable();
+    let ids = HostIds::new(conns);
+    let ends = ends_by_host(conns, &ids);
     let mut links = Vec::new();
-    for host in ends.chunk_by(|a, b| a.0 == b.0) {
-        let split = host.partition_point(|e| !e.1);
+    for host in ends.chunk_by(|a, b| a >> 32 == b >> 32) {
+        let split = host.partition_point(|&e| !end_is_outbound(e));
         if split == 0 || split == host.len() {
             continue;
         }
         let h = HostConns {
-            inbound: host[..split].iter().map(|e| e.2).collect(),
-            outbound: host[split..].iter().map(|e| e.2).collect(),
+            inbound: host[..split].iter().map(|&e| end_conn(e)).collect(),
+            outbound: host[split..].iter().map(|&e| end_conn(e)).collect(),
         };
-        links.extend(host_links(conns, host[0].0, &h, p));
+        let c = &conns[end_conn(host[0])];
+        let relay = if end_is_outbound(host[0]) {
+            c.orig_h
+        } else {
+            c.resp_h
+        };
+        links.extend(host_links(conns, (relay, &ids), &h, p));
     }
     sort_links(&mut links, conns);
     Ok(links)
 }
 
-fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) -> Vec<Link> {
+fn host_links(
+    conns: &[FlowConn],
+    (relay, ids): (IpAddr, &HostIds),
+    h: &HostConns,
+    p: &FlowParams,
+) -> Vec<Link> {
     // Observed candidates: for each inbound, the outbounds that start inside it.
     let mut by_start: Vec<(i64, usize)> =
         h.outbound.iter().map(|&o| (conns[o].start_ns, o)).collect();
@@ -410,14 +536,7 @@ fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) 
             if i == o || ci.orig_h == conns[o].resp_h {
                 continue;
             }
-            let co = &conns[o];
-            if let Some((s, t, v)) = score(
-                ci,
-                co.start_ns,
-                co.end_ns,
-                (co.orig_bytes, co.resp_bytes),
-                p,
-            ) {
+            if let Some((s, t, v)) = score(&Span::of(ci), &Span::of(&conns[o]), p) {
                 found.push((i, o, s, t, v));
             }
         }
@@ -448,6 +567,7 @@ fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) 
         p.tolerance_ns,
         p.min_shift_ns,
         p.null_offsets,
+        |ip| ids.id(ip),
     );
     let span = shifts.span;
     // Inbounds by start, each with its slot in `best_of` when some link starts from it.
@@ -455,14 +575,15 @@ fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) 
     linked.sort_unstable();
     linked.dedup();
     let slot_of = |i: usize| linked.binary_search(&i).ok();
-    // Each inbound with its slot and its originator among R's outbound peers (a shifted
-    // outbound back to the inbound's own originator is a loop, not a candidate).
-    let mut inbounds: Vec<(usize, Option<usize>, Option<u32>)> = h
+    // Each inbound with its slot and its originator's host number (a shifted outbound
+    // back to the inbound's own originator is a loop, not a candidate), packed so that
+    // the loop over shifts reads no connection record.
+    let mut inbounds: Vec<(Span, Option<usize>, u32)> = h
         .inbound
         .iter()
-        .map(|&i| (i, slot_of(i), shifts.peer(conns[i].orig_h)))
+        .map(|&i| (Span::of(&conns[i]), slot_of(i), ids.id(conns[i].orig_h)))
         .collect();
-    inbounds.sort_by_key(|&(i, _, _)| conns[i].start_ns);
+    inbounds.sort_by_key(|x| x.0.start);
     let found_slot: Vec<usize> = found
         .iter()
         .map(|f| slot_of(f.0).expect("every link's inbound is linked"))
@@ -495,26 +616,23 @@ fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) 
         // Inbounds come by start, so the first shifted outbound that could be inside one
         // only moves forward: a merge, not a search per inbound.
         let mut lo = 0usize;
-        for &(i, slot, me) in &inbounds {
+        for &(ref ci, slot, me) in &inbounds {
             if host_best >= need_host && !slot.is_some_and(|x| pair_open[x]) {
                 continue;
             }
-            let ci = &conns[i];
             // Shifted outbounds that could be contained start in [start − t, end + t].
-            while lo < shifted.len() && shifted[lo].start < ci.start_ns - p.tolerance_ns {
+            while lo < shifted.len() && shifted[lo].start < ci.start - p.tolerance_ns {
                 lo += 1;
             }
             let mut best = 0.0f64;
             for m in &shifted[lo..] {
-                if m.start > ci.end_ns + p.tolerance_ns {
+                if m.start > ci.end + p.tolerance_ns {
                     break;
                 }
-                if Some(m.peer) == me {
+                if m.peer == me {
                     continue;
                 }
-                if let Some((sc, _, _)) = score(ci, m.start, m.end, m.bytes, p) {
-                    best = best.max(sc);
-                }
+                best = best_with(ci, m, best, conns, p);
             }
             host_best = host_best.max(best);
             if let Some(slot) = slot {
@@ -592,7 +710,7 @@ fn host_links(conns: &[FlowConn], relay: IpAddr, h: &HostConns, p: &FlowParams) 
             p.tolerance_ns,
             p.min_shift_ns,
             p.null_offsets,
-            |i, m: &Moved| score(&conns[i], m.start, m.end, m.bytes, p).map(|x| x.0),
+            |i, m: &Moved| score(&Span::of(&conns[i]), &Span::moved(m, conns), p).map(|x| x.0),
         );
         let patterns = repeated::combine(conns, &h.inbound, &h.outbound, &values);
         repeated::fold_into(&mut links, conns, &patterns);
@@ -650,6 +768,106 @@ mod tests {
             let links = find_links(&[inb.clone(), out], &p).unwrap();
             assert_eq!(!links.is_empty(), want, "{name}");
         }
+    }
+
+    /// The null's pre-check refuses only pairs the volume gate refuses: byte counts on
+    /// both sides of the gate's edge (ratios from 1/3.3 to 1/2.7 in tiny steps, and
+    /// counts from 0 to ten million), and it does refuse the far ones.
+    #[test]
+    fn volume_pre_check_refuses_only_what_the_gate_refuses() {
+        let p = FlowParams::default();
+        let mut refused = 0;
+        for a in [0u64, 1, 2, 3, 7, 100, 999, 12_345, 1 << 20, 9_999_991] {
+            for step in 0..=6000u64 {
+                let b = (a as f64 * (2.7 + step as f64 * 1e-4)).round() as u64;
+                for (x, y) in [(a, b), (b, a)] {
+                    let pre = volume_may_pass(
+                        &float_bytes((Some(x), Some(1))),
+                        &float_bytes((Some(y), Some(1))),
+                        p.volume_factor,
+                    );
+                    let gate = volume((Some(x), Some(1)), (Some(y), Some(1)), p.volume_factor);
+                    assert!(pre || gate.is_none(), "{x} vs {y}");
+                    refused += usize::from(!pre);
+                }
+            }
+        }
+        assert!(refused > 10_000, "{refused}");
+        // An unknown count never refuses.
+        let unknown = float_bytes((None, Some(5)));
+        assert!(volume_may_pass(
+            &unknown,
+            &float_bytes((Some(1 << 40), Some(5))),
+            3.0
+        ));
+    }
+
+    /// A relay's background with one relayed pair: `n` sessions in and out over two
+    /// hours, addresses written by `addr(host number)`.
+    fn busy_relay(addr: impl Fn(u8) -> String) -> Vec<FlowConn> {
+        let mut state = 7u64;
+        let mut unit = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let relay = addr(1);
+        let mut conns = vec![
+            conn(&addr(2), &relay, 3000.0, 3600.0, 40_000, 900_000),
+            conn(&relay, &addr(3), 3001.0, 3599.0, 38_000, 880_000),
+        ];
+        for k in 0..40u8 {
+            let start = unit() * 7000.0;
+            let end = start + 5.0 + unit() * 900.0;
+            let bytes = (1000.0 + unit() * 1e6) as u64;
+            let (from, to) = if k % 2 == 0 {
+                (addr(10 + k), relay.clone())
+            } else {
+                (relay.clone(), addr(10 + k))
+            };
+            conns.push(conn(&from, &to, start, end, bytes, bytes * 3));
+        }
+        conns
+    }
+
+    /// Hosts are numbered one way for IPv4-only input and another for mixed input: both
+    /// give the same links with the same values, and an IPv4 host and its IPv4-mapped
+    /// IPv6 twin are two hosts, as `IpAddr` says.
+    #[test]
+    fn ipv4_and_ipv6_hosts_give_the_same_links() {
+        let p = FlowParams::default();
+        let v4 = busy_relay(|k| format!("198.51.100.{k}"));
+        let v6 = busy_relay(|k| format!("2001:db8::{k}"));
+        let (a, b) = (find_links(&v4, &p).unwrap(), find_links(&v6, &p).unwrap());
+        let values = |links: &[Link]| -> Vec<(usize, usize, u64, u64, u64)> {
+            links
+                .iter()
+                .map(|l| {
+                    (
+                        l.inbound,
+                        l.outbound,
+                        l.score.to_bits(),
+                        l.false_match_probability.get().to_bits(),
+                        l.false_match_probability_pair.get().to_bits(),
+                    )
+                })
+                .collect()
+        };
+        assert!(a.len() > 1, "{a:?}");
+        assert!(a[0].null_offsets > 0);
+        assert_eq!(values(&a), values(&b));
+        // The relay's IPv4 address receives; its mapped twin sends: no relay.
+        let twins = [
+            conn("192.0.2.1", "198.51.100.1", 0.0, 100.0, 1000, 5000),
+            conn("::ffff:198.51.100.1", "203.0.113.1", 1.0, 99.0, 900, 4800),
+        ];
+        assert!(find_links(&twins, &p).unwrap().is_empty());
+        // Mixed families in one input (ranks, not addresses): the same values again.
+        let mut mixed = v4.clone();
+        mixed.push(conn("2001:db8::99", "2001:db8::98", 0.0, 1.0, 1, 1));
+        let c = find_links(&mixed, &p).unwrap();
+        assert_eq!(values(&a), values(&c));
     }
 
     #[test]

@@ -261,7 +261,17 @@ pub(crate) fn flow_session_values(
             .map(|&x| conns[x].end_ns)
             .max()
             .unwrap_or(0);
-        let shifts = Shifts::new(conns, &to_v, (lo, hi), tolerance, min_shift, offsets);
+        let shifts = Shifts::new(
+            conns,
+            &to_v,
+            (lo, hi),
+            tolerance,
+            min_shift,
+            offsets,
+            // All go to V: no shifted session can loop back to an inbound's originator
+            // (a session from V itself is not one of A's).
+            |_| 0,
+        );
         let mut seqs: Vec<(usize, f64, f64, Sequential)> = sessions
             .iter()
             .map(|(&i, &(observed, floor))| (i, observed, floor, Sequential::default()))
