@@ -108,8 +108,11 @@ impl Generation {
         self.max_end_ns = Some(self.max_end_ns.map_or(end, |m| m.max(end)));
     }
 
+    /// Slots used, including those of flows already emitted (a 5-tuple that starts a new
+    /// session leaves its old slot empty): bounding slots, not pending flows, is what
+    /// bounds memory when 5-tuples repeat.
     fn len(&self) -> usize {
-        self.index.len()
+        self.flows.len()
     }
 }
 
@@ -288,6 +291,24 @@ mod tests {
             }
         }
         assert_eq!(Key::of(&base), Key::of(&flow(9, 9, 9, 5000, 9)));
+    }
+
+    /// One 5-tuple that starts a new session again and again (NTP between two fixed
+    /// ports, say) leaves an emitted slot behind each time: the slots, not only the
+    /// pending flows, must stay bounded, and every session must still come out once.
+    #[test]
+    fn a_repeating_five_tuple_keeps_memory_bounded() {
+        let mut sink = VecSink::default();
+        let mut st = Stitcher::new(&mut sink);
+        let n = 3 * GENERATION_FLOWS as i64;
+        for k in 0..n {
+            // 64 s apart, 1 s long: never a continuation of the one before.
+            st.conn(flow(64 * k, 1, 48, 123, k as u64)).unwrap();
+            assert!(st.current.flows.len() <= GENERATION_FLOWS);
+            assert!(st.old.flows.len() <= GENERATION_FLOWS);
+        }
+        assert_eq!(st.finish().unwrap(), 0);
+        assert_eq!(sink.conns.len(), n as usize);
     }
 
     #[test]
