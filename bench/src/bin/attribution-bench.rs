@@ -10,7 +10,8 @@
 //! a group at "likely" or above (the default assess policy's word); the baseline
 //! claims its top group whenever any item overlaps.
 //!
-//!   attribution-bench DATA_DIR     (DATA_DIR from .ci/fetch-attack.sh)
+//!   attribution-bench DATA_DIR [--per-campaign]    (DATA_DIR from .ci/fetch-attack.sh;
+//!   --per-campaign: where each attributed campaign's true group stands)
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -42,8 +43,25 @@ fn ranking(scores: &[f64]) -> Vec<usize> {
     r
 }
 
-fn run(data: &AttackData, items: Items) -> (Tally, Tally) {
+/// Where an attributed campaign's true group stands: how large its profile is after
+/// leakage control (and its rank by size among all groups), how much of the query it
+/// shares, how many groups share more, and its rank under each scorer. The bench prints
+/// a summary of these; `--per-campaign` prints them all.
+struct TrueGroup {
+    campaign: String,
+    group: String,
+    query: usize,
+    profile: usize,
+    size_rank: usize,
+    overlap: usize,
+    more_overlap: usize,
+    rank_ours: usize,
+    rank_base: usize,
+}
+
+fn run(data: &AttackData, items: Items) -> (Tally, Tally, Vec<TrueGroup>) {
     let (mut ours, mut base) = (Tally::default(), Tally::default());
+    let mut where_true = Vec::new();
     let g = data.groups.len();
     for c in &data.campaigns {
         let empty = BTreeSet::new();
@@ -58,6 +76,25 @@ fn run(data: &AttackData, items: Items) -> (Tally, Tally) {
             ours.skipped_empty += 1;
             base.skipped_empty += 1;
             continue;
+        }
+        if let Some(tr) = truth {
+            let sizes: Vec<usize> = profiles.profiles.iter().map(BTreeSet::len).collect();
+            let overlap = profiles.overlap(&query);
+            let post = profiles.posterior(&query);
+            let rank_in =
+                |scores: &[f64]| 1 + ranking(scores).iter().position(|&x| x == tr).unwrap_or(g);
+            let ov: Vec<f64> = overlap.iter().map(|&x| x as f64).collect();
+            where_true.push(TrueGroup {
+                campaign: c.external_id.clone(),
+                group: data.groups[tr].name.clone(),
+                query: query.len(),
+                profile: sizes[tr],
+                size_rank: 1 + sizes.iter().filter(|&&x| x > sizes[tr]).count(),
+                overlap: overlap[tr],
+                more_overlap: overlap.iter().filter(|&&x| x > overlap[tr]).count(),
+                rank_ours: rank_in(&post[..g]),
+                rank_base: rank_in(&ov),
+            });
         }
         // Ours.
         let post = profiles.posterior(&query);
@@ -118,7 +155,7 @@ fn run(data: &AttackData, items: Items) -> (Tally, Tally) {
             }
         }
     }
-    (ours, base)
+    (ours, base, where_true)
 }
 
 fn pct(a: usize, b: usize) -> String {
@@ -175,9 +212,61 @@ fn print(name: &str, t: &Tally) {
     }
 }
 
+/// Where the attributed campaigns' true groups stand (see [`TrueGroup`]): a campaign
+/// whose group keeps no profile, or shares less with the query than three other groups,
+/// is out of reach of any scorer built on overlap.
+fn print_true_groups(rows: &[TrueGroup], groups: usize, all: bool) {
+    let mut size_ranks: Vec<usize> = rows.iter().map(|r| r.size_rank).collect();
+    size_ranks.sort_unstable();
+    let median = size_ranks.get(size_ranks.len() / 2).copied().unwrap_or(0);
+    let largest = rows.iter().filter(|r| r.size_rank <= 20).count();
+    let empty = rows
+        .iter()
+        .filter(|r| r.profile == 0 || r.overlap == 0)
+        .count();
+    let within = rows.iter().filter(|r| r.more_overlap <= 2).count();
+    println!(
+        "  true groups of the {} attributed campaigns: median profile-size rank {median} of {groups}, {largest} among the 20 largest profiles; {empty} share no item with the query after leakage control; {within} have at most 2 groups sharing more",
+        rows.len()
+    );
+    if all {
+        println!(
+            "    {:<7} {:<22} {:>5} {:>7} {:>9} {:>7} {:>12} {:>9} {:>9}",
+            "campaign",
+            "group",
+            "query",
+            "profile",
+            "size-rank",
+            "overlap",
+            "more-overlap",
+            "rank-ours",
+            "rank-base"
+        );
+        for r in rows {
+            println!(
+                "    {:<7} {:<22} {:>5} {:>7} {:>9} {:>7} {:>12} {:>9} {:>9}",
+                r.campaign,
+                r.group,
+                r.query,
+                r.profile,
+                r.size_rank,
+                r.overlap,
+                r.more_overlap,
+                r.rank_ours,
+                r.rank_base
+            );
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let Some(dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
-        eprintln!("usage: attribution-bench DATA_DIR (from .ci/fetch-attack.sh)");
+    let per_campaign = std::env::args().any(|a| a == "--per-campaign");
+    let Some(dir) = std::env::args_os()
+        .skip(1)
+        .find(|a| a != "--per-campaign")
+        .map(PathBuf::from)
+    else {
+        eprintln!("usage: attribution-bench DATA_DIR [--per-campaign] (DATA_DIR from .ci/fetch-attack.sh)");
         return ExitCode::from(2);
     };
     let data = match load(&dir) {
@@ -204,7 +293,7 @@ fn main() -> ExitCode {
         ("techniques only", Items::Techniques),
         ("techniques and software", Items::TechniquesAndSoftware),
     ] {
-        let (ours, base) = run(&data, items);
+        let (ours, base, where_true) = run(&data, items);
         println!(
             "\n-- queries: {label} ({} campaigns without such items skipped)",
             ours.skipped_empty
@@ -223,6 +312,7 @@ fn main() -> ExitCode {
             "  top-3 ratio ours/baseline {ratio:.2} (goal >= 1.5); abstention on unattributed {} (goal >= 80 %)",
             pct(ours.abstained_unattributed, ours.unattributed)
         );
+        print_true_groups(&where_true, data.groups.len(), per_campaign);
     }
     ExitCode::SUCCESS
 }
