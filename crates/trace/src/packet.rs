@@ -356,18 +356,56 @@ fn shifted(times: &[i64], w0: i64, span: i64, delta: i64) -> Vec<i64> {
     out
 }
 
-/// Bursts of `times` inside `[lo, hi]` — runs of packets separated by less than `gap`,
-/// each thinned so that consecutive events are at least `spacing` apart — counted as
-/// `(matched, total)`: a burst is matched when at least [`BURST_MATCH_SHARE`] of its
-/// events have a `target` time in `[e − before, e + after]`. One pass, no allocation
-/// (it runs for every shift of the null).
+/// Where an event's counterpart lies, which decides the one neighbour in the searched
+/// timeline that every delay bound Δ can be tested against.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Counterpart {
+    /// After the event (the event is a cause): window `[e − skew, e + Δ]`, decided by
+    /// the first target at or after `e − skew` (`i64::MAX` when there is none).
+    After,
+    /// Before the event (the event is an effect): window `[e − Δ, e + skew]`, decided by
+    /// the last target at or before `e + skew` (`i64::MIN` when there is none).
+    Before,
+}
+
+/// For each of `events` (sorted), its deciding neighbour in `target` (sorted): one
+/// merge of the two lists, shared by every Δ (the windows of one kind differ only in
+/// the bound that Δ sets). Searching the targets per event and per Δ was most of packet
+/// mode's time.
+fn neighbours(events: &[i64], target: &[i64], kind: Counterpart, skew: i64, out: &mut Vec<i64>) {
+    out.clear();
+    let mut j = 0usize;
+    match kind {
+        Counterpart::After => {
+            for &e in events {
+                while j < target.len() && target[j] < e - skew {
+                    j += 1;
+                }
+                out.push(target.get(j).copied().unwrap_or(i64::MAX));
+            }
+        }
+        Counterpart::Before => {
+            for &e in events {
+                while j < target.len() && target[j] <= e + skew {
+                    j += 1;
+                }
+                out.push(if j == 0 { i64::MIN } else { target[j - 1] });
+            }
+        }
+    }
+}
+
+/// Bursts of `times` — runs of packets separated by less than `gap`, each thinned so
+/// that consecutive events are at least `delta` apart — counted as `(matched, total)`:
+/// a burst is matched when at least [`BURST_MATCH_SHARE`] of its events have a
+/// counterpart within Δ, read off `near` (their [`neighbours`], same order). One pass,
+/// no allocation (it runs for every Δ of every shift of the null).
 fn count_bursts(
     times: &[i64],
-    (lo, hi): (i64, i64),
+    near: &[i64],
+    kind: Counterpart,
     gap: i64,
-    spacing: i64,
-    target: &[i64],
-    (before, after): (i64, i64),
+    delta: i64,
 ) -> (usize, usize) {
     let (mut matched, mut total) = (0usize, 0usize);
     let (mut events, mut hits) = (0usize, 0usize);
@@ -377,11 +415,7 @@ fn count_bursts(
         }
     };
     let (mut prev, mut last_event) = (i64::MIN, i64::MIN);
-    let first = times.partition_point(|&t| t < lo);
-    for &t in &times[first..] {
-        if t > hi {
-            break;
-        }
+    for (&t, &n) in times.iter().zip(near) {
         let new_burst = prev == i64::MIN || t - prev >= gap;
         if new_burst {
             close(events, hits, &mut matched);
@@ -389,21 +423,18 @@ fn count_bursts(
             events = 0;
             hits = 0;
         }
-        if new_burst || t - last_event >= spacing {
+        if new_burst || t - last_event >= delta {
             events += 1;
-            hits += usize::from(has_near(target, t, before, after));
+            hits += usize::from(match kind {
+                Counterpart::After => n <= t.saturating_add(delta),
+                Counterpart::Before => n >= t.saturating_sub(delta),
+            });
             last_event = t;
         }
         prev = t;
     }
     close(events, hits, &mut matched);
     (matched, total)
-}
-
-/// Whether `target` has a time in `[e − before, e + after]`.
-fn has_near(target: &[i64], e: i64, before: i64, after: i64) -> bool {
-    let i = target.partition_point(|&t| t < e - before);
-    target.get(i).is_some_and(|&t| t <= e + after)
 }
 
 /// Share of a burst's events that must find their counterpart for the burst to count
@@ -458,58 +489,80 @@ fn shifts(span: i64, p: &PacketParams) -> Vec<i64> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum EventSide {
     /// The inbound's: robust to chaff on the outbound.
-    Inbound,
+    Inbound = 0,
     /// The outbound's: robust to chaff on the inbound.
-    Outbound,
+    Outbound = 1,
 }
 
-/// Matched and total bursts, forward (originator direction) and backward, for one
-/// alignment of the outbound timeline `d`; a direction not in `want` is not counted
-/// (`(0, 0)`).
-#[allow(clippy::too_many_arguments)] // the null's inner call: plain values, no struct
-fn burst_counts(
-    u: &Timeline,
-    d_orig: &[i64],
-    d_resp: &[i64],
-    (lo, hi): (i64, i64),
-    side: EventSide,
-    delta: i64,
-    skew: i64,
-    want: [bool; 2],
-) -> [(usize, usize); 2] {
-    // Forward: U's originator packets cause D's (after, within delta). Backward: D's
-    // responder packets cause U's. Events come from `side`; the other side is searched
-    // after the cause (events are causes) or before the effect (events are effects).
-    let (fwd_ev, fwd_tg, fwd_win, back_ev, back_tg, back_win) = match side {
-        EventSide::Inbound => (
-            &u.orig[..],
-            d_orig,
-            (skew, delta),
-            &u.resp[..],
-            d_resp,
-            (delta, skew),
-        ),
-        EventSide::Outbound => (
-            d_orig,
-            &u.orig[..],
-            (delta, skew),
-            d_resp,
-            &u.resp[..],
-            (skew, delta),
-        ),
-    };
-    let gap = BURST_GAP_NS.max(delta);
-    let count = |k: usize, ev, tg, win| {
-        if want[k] {
-            count_bursts(ev, (lo, hi), gap, delta, tg, win)
-        } else {
-            (0, 0)
+/// One alignment of the outbound timeline against the inbound one, ready for every Δ:
+/// per event side (inbound, outbound) and direction (forward, backward), the events
+/// inside the judged window and their deciding neighbours ([`neighbours`]). Forward,
+/// U's originator packets cause D's; backward, D's responder packets cause U's. Events
+/// come from the side named; the other side is searched after the cause (events are
+/// causes) or before the effect (events are effects).
+#[derive(Default)]
+struct Aligned {
+    events: [[Vec<i64>; 2]; 2],
+    near: [[Vec<i64>; 2]; 2],
+}
+
+impl Aligned {
+    /// Fills the (side, direction) entries that `need` asks for, with `d_orig` and
+    /// `d_resp` the outbound's timeline as aligned.
+    #[allow(clippy::too_many_arguments)] // the null's inner call: plain values, no struct
+    fn fill(
+        &mut self,
+        u: &Timeline,
+        (d_orig, d_resp): (&[i64], &[i64]),
+        (lo, hi): (i64, i64),
+        skew: i64,
+        need: [[bool; 2]; 2],
+    ) {
+        for (s, side) in [EventSide::Inbound, EventSide::Outbound]
+            .into_iter()
+            .enumerate()
+        {
+            for (k, _) in need[s].iter().enumerate().filter(|(_, &wanted)| wanted) {
+                let (ev, tg) = match (side, k) {
+                    (EventSide::Inbound, 0) => (&u.orig[..], d_orig),
+                    (EventSide::Inbound, _) => (&u.resp[..], d_resp),
+                    (EventSide::Outbound, 0) => (d_orig, &u.orig[..]),
+                    (EventSide::Outbound, _) => (d_resp, &u.resp[..]),
+                };
+                let first = ev.partition_point(|&t| t < lo);
+                let last = ev.partition_point(|&t| t <= hi);
+                let ev = &ev[first..last.max(first)];
+                self.events[s][k].clear();
+                self.events[s][k].extend_from_slice(ev);
+                neighbours(ev, tg, counterpart(side, k), skew, &mut self.near[s][k]);
+            }
         }
-    };
-    [
-        count(0, fwd_ev, fwd_tg, fwd_win),
-        count(1, back_ev, back_tg, back_win),
-    ]
+    }
+
+    /// Matched and total bursts, forward and backward, with events from `side` and
+    /// bound Δ = `delta`; a direction not in `want` is not counted (`(0, 0)`).
+    fn counts(&self, side: EventSide, delta: i64, want: [bool; 2]) -> [(usize, usize); 2] {
+        let s = side as usize;
+        let gap = BURST_GAP_NS.max(delta);
+        let count = |k: usize| {
+            if want[k] {
+                let kind = counterpart(side, k);
+                count_bursts(&self.events[s][k], &self.near[s][k], kind, gap, delta)
+            } else {
+                (0, 0)
+            }
+        };
+        [count(0), count(1)]
+    }
+}
+
+/// Where the counterpart of an event lies, for events from `side` in direction `k`
+/// (0 forward, 1 backward).
+fn counterpart(side: EventSide, k: usize) -> Counterpart {
+    match (side, k) {
+        (EventSide::Inbound, 0) | (EventSide::Outbound, 1) => Counterpart::After,
+        _ => Counterpart::Before,
+    }
 }
 
 /// The counting detector on one pair: `(score, pair probability, detail)`.
@@ -526,13 +579,11 @@ fn counting(
         .into_iter()
         .flat_map(|side| p.delays_ns.iter().map(move |&delta| (side, delta)))
         .collect();
+    let mut aligned = Aligned::default();
+    aligned.fill(u, (&d.orig, &d.resp), window, p.skew_ns, [[true; 2]; 2]);
     let observed: Vec<[(usize, usize); 2]> = combos
         .iter()
-        .map(|&(side, delta)| {
-            burst_counts(
-                u, &d.orig, &d.resp, window, side, delta, p.skew_ns, [true; 2],
-            )
-        })
+        .map(|&(side, delta)| aligned.counts(side, delta, [true; 2]))
         .collect();
     // The (side, forward Δ, backward Δ) choices judged: one Δ for both directions, or
     // (split) each its own.
@@ -575,13 +626,20 @@ fn counting(
     // The null: D's own timeline displaced inside its lifetime, each shift made once
     // and read by every (side, delta) still in play.
     let mut null = vec![[(0usize, 0usize); 2]; combos.len()];
+    let mut need = [[false; 2]; 2];
+    for &c in &legs {
+        for k in 0..2 {
+            need[combos[c].0 as usize][k] |= want[c][k];
+        }
+    }
     let (mut d_orig, mut d_resp) = (Vec::new(), Vec::new());
     for &s in &offsets {
         shifted_into(&d.orig, d0, span, s, &mut d_orig);
         shifted_into(&d.resp, d0, span, s, &mut d_resp);
+        aligned.fill(u, (&d_orig, &d_resp), window, p.skew_ns, need);
         for &c in &legs {
             let (side, delta) = combos[c];
-            let got = burst_counts(u, &d_orig, &d_resp, window, side, delta, p.skew_ns, want[c]);
+            let got = aligned.counts(side, delta, want[c]);
             for k in 0..2 {
                 null[c][k].0 += got[k].0;
                 null[c][k].1 += got[k].1;
@@ -895,6 +953,39 @@ mod tests {
         let (u, d) = pair(900 * MS);
         let got = zp(&u, &d, true, lifetime(&d), &p);
         assert!(got.is_none_or(|g| g.0 < 0.6), "{got:?}");
+    }
+
+    /// Every event's window test read off its one neighbour ([`neighbours`]) says what
+    /// a search of the whole target list for a time inside `[e − before, e + after]`
+    /// says, for both kinds of window, every Δ, and targets denser and sparser than the
+    /// events — so one merge per shift can serve every Δ.
+    #[test]
+    fn one_neighbour_decides_every_window() {
+        let skew = 5 * MS;
+        for seed in 1..40u64 {
+            let events = typing(seed, 0, 6);
+            let mut target = typing(seed * 7919, 30 * MS, 3 + (seed as usize % 9));
+            target.extend(typing(seed * 104_729, 10 * MS, 2));
+            target.sort_unstable();
+            for kind in [Counterpart::After, Counterpart::Before] {
+                let mut near = Vec::new();
+                neighbours(&events, &target, kind, skew, &mut near);
+                for delta in [10 * MS, 100 * MS, 300 * MS, 2000 * MS] {
+                    let (before, after) = match kind {
+                        Counterpart::After => (skew, delta),
+                        Counterpart::Before => (delta, skew),
+                    };
+                    for (&e, &n) in events.iter().zip(&near) {
+                        let direct = target.iter().any(|&t| e - before <= t && t <= e + after);
+                        let read = match kind {
+                            Counterpart::After => n <= e + delta,
+                            Counterpart::Before => n >= e - delta,
+                        };
+                        assert_eq!(direct, read, "seed {seed} {kind:?} delta {delta} e {e}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
