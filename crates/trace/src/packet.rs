@@ -509,7 +509,6 @@ struct Aligned {
 impl Aligned {
     /// Fills the (side, direction) entries that `need` asks for, with `d_orig` and
     /// `d_resp` the outbound's timeline as aligned.
-    #[allow(clippy::too_many_arguments)] // the null's inner call: plain values, no struct
     fn fill(
         &mut self,
         u: &Timeline,
