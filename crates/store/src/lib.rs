@@ -14,7 +14,7 @@
 //!   findings/          trace results (written by the trace crate)
 //! ```
 //! Values constant for a whole table file (evidence digest, vantage) are Parquet
-//! key/value metadata, given back per row by [`tables::scan_rows`].
+//! key/value metadata, given back per row by [`tables::scan_rows`] (and per file by [`columns::scan_columns`]).
 //! [`Case`] opens or creates a case; [`Case::ingest`] is the one write path for
 //! telemetry (copy evidence, read it, write tables, then commit one ledger entry);
 //! [`verify::verify`] recomputes every digest and the ledger chain.
@@ -26,6 +26,7 @@
 //! ingest replaces it.
 
 pub mod case;
+pub mod columns;
 pub mod digest;
 pub mod enrichment;
 pub mod error;

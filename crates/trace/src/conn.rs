@@ -7,11 +7,12 @@
 //! clock tolerance into one [`FlowConn`], keeping every row id and vantage as
 //! provenance.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-use relaytrace_store::{tables::scan_rows, Case};
+use relaytrace_store::columns::{scan_columns, ColumnBatch, TableMeta};
+use relaytrace_store::{tables::record_id, Case};
 use serde_json::Value;
 
 use crate::error::TraceError;
@@ -112,29 +113,116 @@ pub fn load_case(case: &Case) -> Result<(Vec<Observation>, LoadSummary), TraceEr
     Ok((out, summary))
 }
 
+/// The `conns` columns an [`Observation`] is built from, in [`BatchRow`]'s order.
+const CONN_COLUMNS: [&str; 14] = [
+    "record",
+    "proto",
+    "orig_h",
+    "orig_p",
+    "resp_h",
+    "resp_p",
+    "start_ns",
+    "end_ns",
+    "orig_bytes",
+    "resp_bytes",
+    "orig_ip_bytes",
+    "resp_ip_bytes",
+    "resp_pkts",
+    "conn_state",
+];
+
 fn load_table(
     file: &Path,
     out: &mut Vec<Observation>,
     summary: &mut LoadSummary,
 ) -> Result<(), TraceError> {
-    scan_rows(file, |row| {
-        summary.rows += 1;
-        let map: serde_json::Map<String, Value> = row.into_iter().collect();
-        match observation(&map) {
-            Ok(o) => out.push(o),
-            Err(reason) => {
-                summary.skipped += 1;
-                if summary.examples.len() < MAX_EXAMPLES {
-                    let id = map.get("id").and_then(Value::as_str).unwrap_or("?");
-                    summary
-                        .examples
-                        .push(format!("{}: row {id}: {reason}", file.display()));
+    // The column reader, not `scan_rows`: this reads every connection of the case
+    // (README "Trace": the load of 1 M connections, before and after).
+    let mut sized = false;
+    scan_columns(file, &CONN_COLUMNS, |meta, batch| {
+        if !sized {
+            out.reserve(usize::try_from(meta.rows).unwrap_or(0));
+            sized = true;
+        }
+        for row in 0..batch.rows() {
+            summary.rows += 1;
+            let fields = BatchRow::new(meta, batch, row);
+            match observation_of(&fields) {
+                Ok(o) => out.push(o),
+                Err(reason) => {
+                    summary.skipped += 1;
+                    if summary.examples.len() < MAX_EXAMPLES {
+                        let id = fields.id.as_deref().unwrap_or("?");
+                        summary
+                            .examples
+                            .push(format!("{}: row {id}: {reason}", file.display()));
+                    }
                 }
             }
         }
         true
     })?;
     Ok(())
+}
+
+/// The named fields of one stored connection row, however it was read: a JSON object
+/// (the rows `conns --format jsonl` prints, test fixtures) or a row of a column batch.
+/// One [`observation_of`] reads both, so they cannot drift apart.
+pub trait RowFields {
+    /// A text field, if present.
+    fn text(&self, name: &str) -> Option<&str>;
+    /// An integer field, if present.
+    fn int(&self, name: &str) -> Option<i64>;
+}
+
+impl RowFields for serde_json::Map<String, Value> {
+    fn text(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(Value::as_str)
+    }
+    fn int(&self, name: &str) -> Option<i64> {
+        self.get(name).and_then(Value::as_i64)
+    }
+}
+
+/// One row of a `conns` column batch ([`CONN_COLUMNS`]), with the fields the file
+/// keeps once for all rows (`vantage`) or that are derived per row (`id`).
+struct BatchRow<'a> {
+    meta: &'a TableMeta,
+    batch: &'a ColumnBatch,
+    row: usize,
+    id: Option<String>,
+}
+
+impl<'a> BatchRow<'a> {
+    fn new(meta: &'a TableMeta, batch: &'a ColumnBatch, row: usize) -> Self {
+        let id = match (&meta.evidence, batch.int(0, row)) {
+            (Some(ev), Some(r)) => u64::try_from(r).ok().map(|r| record_id(ev, r)),
+            _ => None,
+        };
+        BatchRow {
+            meta,
+            batch,
+            row,
+            id,
+        }
+    }
+
+    fn column(name: &str) -> Option<usize> {
+        CONN_COLUMNS.iter().position(|c| *c == name)
+    }
+}
+
+impl RowFields for BatchRow<'_> {
+    fn text(&self, name: &str) -> Option<&str> {
+        match name {
+            "id" => self.id.as_deref(),
+            "vantage" => self.meta.vantage.as_deref(),
+            _ => self.batch.text(Self::column(name)?, self.row),
+        }
+    }
+    fn int(&self, name: &str) -> Option<i64> {
+        self.batch.int(Self::column(name)?, self.row)
+    }
 }
 
 /// Packet times of one connection as one vantage captured them, per direction: what
@@ -157,34 +245,42 @@ pub fn load_timelines(
 ) -> Result<BTreeMap<String, Timeline>, TraceError> {
     let mut out: BTreeMap<String, Timeline> = BTreeMap::new();
     for file in case.table_files("packets")? {
-        scan_rows(&file, |row| {
-            let mut id = None;
-            let mut dir = None;
-            let mut ts = None;
-            for (k, v) in row {
-                match k.as_str() {
-                    "conn_id" => id = v.as_str().map(str::to_string),
-                    "dir" => dir = v.as_str().map(|d| d == "orig"),
-                    "ts_ns" => ts = v.as_i64(),
-                    _ => {}
-                }
-            }
-            match (id, dir, ts) {
-                (Some(id), Some(is_orig), Some(ts)) => {
-                    let t = out.entry(id).or_default();
-                    if is_orig {
-                        t.orig.push(ts);
-                    } else {
-                        t.resp.push(ts);
+        // The column reader (one row per packet: the largest table of a case); the id
+        // string is made once per run of rows of one connection, not per packet.
+        let mut current: Option<(i64, String)> = None;
+        scan_columns(&file, &["conn_record", "dir", "ts_ns"], |meta, batch| {
+            for row in 0..batch.rows() {
+                let record = batch.int(0, row);
+                let id = match (&meta.evidence, record) {
+                    (Some(ev), Some(r)) => {
+                        if current.as_ref().is_none_or(|c| c.0 != r) {
+                            current = u64::try_from(r).ok().map(|u| (r, record_id(ev, u)));
+                        }
+                        current.as_ref().map(|c| c.1.as_str())
                     }
-                }
-                _ => {
-                    summary.skipped += 1;
-                    if summary.examples.len() < MAX_EXAMPLES {
-                        summary.examples.push(format!(
-                            "{}: packet row without conn_id, dir or ts_ns",
-                            file.display()
-                        ));
+                    _ => None,
+                };
+                let dir = batch.text(1, row).map(|d| d == "orig");
+                match (id, dir, batch.int(2, row)) {
+                    (Some(id), Some(is_orig), Some(ts)) => {
+                        let t = match out.get_mut(id) {
+                            Some(t) => t,
+                            None => out.entry(id.to_string()).or_default(),
+                        };
+                        if is_orig {
+                            t.orig.push(ts);
+                        } else {
+                            t.resp.push(ts);
+                        }
+                    }
+                    _ => {
+                        summary.skipped += 1;
+                        if summary.examples.len() < MAX_EXAMPLES {
+                            summary.examples.push(format!(
+                                "{}: packet row without conn_id, dir or ts_ns",
+                                file.display()
+                            ));
+                        }
                     }
                 }
             }
@@ -200,27 +296,30 @@ pub fn load_timelines(
 
 /// Builds an observation from one row, or says which field is unusable.
 pub fn observation(m: &serde_json::Map<String, Value>) -> Result<Observation, String> {
+    observation_of(m)
+}
+
+/// [`observation`] for any [`RowFields`].
+pub fn observation_of(m: &impl RowFields) -> Result<Observation, String> {
     let s = |k: &str| -> Result<String, String> {
-        m.get(k)
-            .and_then(Value::as_str)
+        m.text(k)
             .map(str::to_string)
             .ok_or_else(|| format!("{k} missing"))
     };
     let ip = |k: &str| -> Result<IpAddr, String> {
-        s(k)?.parse().map_err(|_| format!("{k} is not an address"))
+        m.text(k)
+            .ok_or_else(|| format!("{k} missing"))?
+            .parse()
+            .map_err(|_| format!("{k} is not an address"))
     };
     let port = |k: &str| -> Result<u16, String> {
-        m.get(k)
-            .and_then(Value::as_u64)
+        m.int(k)
             .and_then(|p| u16::try_from(p).ok())
             .ok_or_else(|| format!("{k} missing or not a port"))
     };
-    let ns = |k: &str| -> Result<i64, String> {
-        m.get(k)
-            .and_then(Value::as_i64)
-            .ok_or_else(|| format!("{k} missing"))
-    };
-    let count = |k: &str| m.get(k).and_then(Value::as_u64);
+    let ns = |k: &str| -> Result<i64, String> { m.int(k).ok_or_else(|| format!("{k} missing")) };
+    let count = |k: &str| m.int(k).and_then(|v| u64::try_from(v).ok());
+    let absent = |k: &str| m.int(k).is_none() && m.text(k).is_none();
     // IP-level counts when both directions have them (Suricata, NetFlow, pcap), else
     // payload counts: the two are never mixed within one observation.
     let (orig_bytes, resp_bytes) = match (count("orig_ip_bytes"), count("resp_ip_bytes")) {
@@ -230,7 +329,7 @@ pub fn observation(m: &serde_json::Map<String, Value>) -> Result<Observation, St
     // Nothing at all of the responder's direction, and no state: a one-way record.
     let one_way = ["resp_ip_bytes", "resp_bytes", "resp_pkts", "conn_state"]
         .iter()
-        .all(|k| m.get(*k).is_none_or(Value::is_null))
+        .all(|k| absent(k))
         && count("orig_ip_bytes").or(count("orig_bytes")).is_some();
     let (orig_bytes, resp_bytes) = if one_way {
         (count("orig_ip_bytes").or(count("orig_bytes")), None)
@@ -267,6 +366,10 @@ pub fn observation(m: &serde_json::Map<String, Value>) -> Result<Observation, St
 /// or lower service port. Records without a partner stay one-way: counted as
 /// connections of unknown return volume, never dropped. Two-way rows pass untouched.
 pub fn pair_one_way(obs: Vec<Observation>, tolerance_ns: i64) -> Vec<Observation> {
+    // Most cases have no one-way record at all: nothing to pair, nothing to copy.
+    if !obs.iter().any(|o| o.one_way) {
+        return obs;
+    }
     let (one_way, mut out): (Vec<Observation>, Vec<Observation>) =
         obs.into_iter().partition(|o| o.one_way);
     // Group by (vantage, proto, unordered endpoints); pair greedily in start order.
@@ -328,7 +431,9 @@ pub fn pair_one_way(obs: Vec<Observation>, tolerance_ns: i64) -> Vec<Observation
 /// (start, 5-tuple): deterministic whatever the table order.
 pub fn merge(obs: Vec<Observation>, tolerance_ns: i64) -> Vec<FlowConn> {
     let mut obs = pair_one_way(obs, tolerance_ns);
-    obs.sort_by(|a, b| {
+    // Every key ends with the row id, unique in the case: an unstable sort gives the
+    // one order a stable one would, without its buffer of half the rows.
+    obs.sort_unstable_by(|a, b| {
         (
             &a.proto, a.orig_h, a.orig_p, a.resp_h, a.resp_p, a.start_ns, &a.id,
         )
@@ -336,7 +441,7 @@ pub fn merge(obs: Vec<Observation>, tolerance_ns: i64) -> Vec<FlowConn> {
                 &b.proto, b.orig_h, b.orig_p, b.resp_h, b.resp_p, b.start_ns, &b.id,
             ))
     });
-    let mut out: Vec<FlowConn> = Vec::new();
+    let mut out: Vec<FlowConn> = Vec::with_capacity(obs.len());
     let mut last_start = i64::MIN;
     for o in obs {
         let same = out.last().is_some_and(|c: &FlowConn| {
@@ -377,10 +482,11 @@ pub fn merge(obs: Vec<Observation>, tolerance_ns: i64) -> Vec<FlowConn> {
     for c in &mut out {
         c.ids.sort();
         c.vantages.sort();
-        let set: BTreeSet<String> = c.vantages.drain(..).collect();
-        c.vantages = set.into_iter().collect();
+        c.vantages.dedup();
     }
-    out.sort_by(|a, b| {
+    // Connections with the same key would have been merged: `ids` tell the rest apart,
+    // so this order is total and an unstable sort gives it.
+    out.sort_unstable_by(|a, b| {
         (a.start_ns, a.orig_h, a.orig_p, a.resp_h, a.resp_p, &a.ids)
             .cmp(&(b.start_ns, b.orig_h, b.orig_p, b.resp_h, b.resp_p, &b.ids))
     });
