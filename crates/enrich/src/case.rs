@@ -10,7 +10,7 @@ use std::fs;
 use std::io::{BufWriter, Write};
 use std::net::IpAddr;
 
-use relaytrace_store::{digest::HashingWriter, tables::scan_rows, Case};
+use relaytrace_store::{columns::scan_columns, digest::HashingWriter, Case};
 use serde_json::{json, Map, Value};
 
 use crate::error::{EnrichError, IoContext};
@@ -86,10 +86,12 @@ fn case_addresses(case: &Case) -> Result<(BTreeSet<IpAddr>, u64), EnrichError> {
     let mut addrs = BTreeSet::new();
     let mut skipped = 0u64;
     for file in case.table_files("conns")? {
-        scan_rows(&file, |row| {
-            for (name, v) in &row {
-                if name == "orig_h" || name == "resp_h" {
-                    match v.as_str().map(str::parse::<IpAddr>) {
+        // The two address columns only (typed column reads): this runs after every
+        // ingest when a snapshot is installed, over the whole case.
+        scan_columns(&file, &["orig_h", "resp_h"], |_, batch| {
+            for row in 0..batch.rows() {
+                for col in 0..2 {
+                    match batch.text(col, row).map(str::parse::<IpAddr>) {
                         Some(Ok(a)) => {
                             addrs.insert(a);
                         }
