@@ -6,7 +6,8 @@ use std::fs;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use relaytrace_store::{tables::scan_rows, Case};
+use relaytrace_store::columns::scan_columns;
+use relaytrace_store::{tables::record_id, Case};
 use serde_json::Value;
 
 use crate::error::{BlockError, IoContext};
@@ -194,26 +195,31 @@ pub fn connections(case: &Case) -> Result<(Vec<ConnRow>, u64), BlockError> {
     let mut out = Vec::new();
     let mut skipped = 0u64;
     for file in case.table_files("conns")? {
-        scan_rows(&file, |row| {
-            let get = |k: &str| row.iter().find(|(n, _)| n == k).map(|(_, v)| v);
-            let ip = |k: &str| {
-                get(k)
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.parse::<IpAddr>().ok())
-            };
-            let n = |k: &str| get(k).and_then(Value::as_u64).unwrap_or(0);
-            match (
-                get("id").and_then(Value::as_str),
-                ip("orig_h"),
-                ip("resp_h"),
-            ) {
-                (Some(id), Some(o), Some(r)) => out.push(ConnRow {
-                    id: id.to_string(),
-                    orig_h: o,
-                    resp_h: r,
-                    bytes: n("orig_bytes").saturating_add(n("resp_bytes")),
-                }),
-                _ => skipped += 1,
+        // The five columns needed (typed column reads): collateral is measured over
+        // every connection of the case.
+        let names = ["record", "orig_h", "resp_h", "orig_bytes", "resp_bytes"];
+        scan_columns(&file, &names, |meta, batch| {
+            for row in 0..batch.rows() {
+                let id = match (&meta.evidence, batch.int(0, row)) {
+                    (Some(ev), Some(r)) => u64::try_from(r).ok().map(|r| record_id(ev, r)),
+                    _ => None,
+                };
+                let ip = |col: usize| batch.text(col, row).and_then(|s| s.parse::<IpAddr>().ok());
+                let n = |col: usize| {
+                    batch
+                        .int(col, row)
+                        .and_then(|v| u64::try_from(v).ok())
+                        .unwrap_or(0)
+                };
+                match (id, ip(1), ip(2)) {
+                    (Some(id), Some(o), Some(r)) => out.push(ConnRow {
+                        id,
+                        orig_h: o,
+                        resp_h: r,
+                        bytes: n(3).saturating_add(n(4)),
+                    }),
+                    _ => skipped += 1,
+                }
             }
             true
         })?;
