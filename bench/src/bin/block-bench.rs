@@ -2,7 +2,7 @@
 //! `nft -f` transaction, next to per-entry `nft add element` calls (the way
 //! per-decision bouncers update sets).
 //!
-//!   block-bench [ENTRIES] [SAMPLE]     (defaults 200000 and 2000; root)
+//!   `block-bench [ENTRIES] [SAMPLE]`     (defaults 200000 and 2000; root)
 //!
 //! Everything happens in a network namespace the bench creates and deletes; no
 //! packet is sent. The entries are non-adjacent /32s (every other address from

@@ -2,7 +2,7 @@
 //! crate on the same random addresses, IPv4 and IPv6 apart, single core; plus the
 //! snapshot's size, build time and load time. Run by `bench/enrich`.
 //!
-//!   enrich-bench DATA_DIR [COUNT]
+//!   `enrich-bench DATA_DIR [COUNT]`
 //!
 //! DATA_DIR holds the unpacked default datasets (`.ci/fetch-data.sh` prints it).
 

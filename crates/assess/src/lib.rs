@@ -9,10 +9,10 @@
 //!   links, the origin hop) and gaps (where telemetry ends).
 //! - [`engine`]: discounted likelihoods, one item per dependency group, posterior.
 //! - [`words`]: ICD 203 words; [`confidence`]: the separate confidence level.
-//! - [`judge`]: posterior + confidence + the policy = a [`Judgement`].
+//! - [`judge()`]: posterior + confidence + the policy = a [`Judgement`].
 //! - [`missing`]: candidate evidence, their outcomes and expected effect.
 //! - [`report`]: the finding (JSON) and its text, Markdown and `--explain` views;
-//!   [`requests`]: one Markdown request per holder; [`record`]: findings and ledger.
+//!   [`requests`]: one Markdown request per holder; [`record()`]: findings and ledger.
 
 pub mod attack;
 pub mod confidence;
@@ -54,7 +54,7 @@ pub struct Options {
 
 /// Assesses a case: reads `evidence.toml`, adds the items of the newest trace
 /// finding, judges, and ranks the missing evidence. Writes nothing; see
-/// [`record`] and [`log_evidence`].
+/// [`record()`] and [`log_evidence`].
 pub fn assess_case(case: &Case, opts: &Options) -> Result<Assessment, AssessError> {
     let path = case.root().join(EVIDENCE_FILE);
     let text = match std::fs::read_to_string(&path) {

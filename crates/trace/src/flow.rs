@@ -45,7 +45,7 @@
 //! The offsets are tried in a low-discrepancy order and each value stops once ten shifts
 //! have matched as well (a Besag–Clifford sequential p-value, `10 / L` after `L` shifts):
 //! a chance pair at a busy host is priced after a few dozen shifts instead of a thousand,
-//! and a value near any usual threshold still sees all `K` ([`crate::shift`]).
+//! and a value near any usual threshold still sees all `K` (`shift.rs`).
 //!
 //! # Floor: when R's background is too thin to say
 //! A host with two sessions in a 30-second capture has almost no background: no

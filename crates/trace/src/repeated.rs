@@ -10,7 +10,7 @@
 //! co-occurrence across sessions"; it is the session-level analogue of the long-term
 //! correlation that Zhang and Paxson's detector draws from many OFF periods.)
 //!
-//! Both modes use it ([`combine`], [`fold_into`]); they differ in each session's value.
+//! Both modes use it (`combine`, `fold_into`); they differ in each session's value.
 //! Packet mode (bounded-delay matching) uses the pair probability of the session's best
 //! link to V, which is already a valid (conservative) value of its own. Flow mode prices
 //! each session against the relay's background as below.
@@ -19,9 +19,9 @@
 //! For a host pair (A, V) at R, each of A's sessions into R gets `q`: the best flow-mode
 //! score ([`crate::flow`]: containment, tightness, volume) of an R→V outbound inside it,
 //! priced by a time-shift null of its own — R's sessions *to V* shifted by each of the `K`
-//! offsets ([`Shifts`]) inside the window the pair's sessions span (A's into R and R's to
+//! offsets (`Shifts`) inside the window the pair's sessions span (A's into R and R's to
 //! V), `q` the sequential share of offsets at which a shifted one scores at least as well
-//! inside the session ([`crate::shift`]) — and floored by that session's arrival model
+//! inside the session (`shift.rs`) — and floored by that session's arrival model
 //! (as single links are), so thin background never produces a certainty the data cannot
 //! carry. A session of A with no R→V outbound inside it has `q = 1`. Why the pair's own
 //! window and not R's: a time-shift null assumes the shifted sessions could have fallen

