@@ -12,8 +12,9 @@
 use std::fs::File;
 use std::path::Path;
 
-use parquet::column::reader::ColumnReader;
-use parquet::data_type::ByteArray;
+use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
+use parquet::data_type::{ByteArray, DataType};
+use parquet::errors::ParquetError;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
 use crate::error::{IoContext, StoreError};
@@ -74,13 +75,16 @@ pub struct TableMeta {
 }
 
 /// Reads the columns `names` of every row group of the table at `path`, calling `f`
-/// with the file's metadata and each batch; stops early if `f` returns `false`.
+/// with the file's metadata and each batch; stops early if `f` returns `false`. A
+/// column with another physical type than the writers make, or a chunk with fewer
+/// values than its row group has rows, is an error naming the file, row group and
+/// column (never rows silently read as empty).
 pub fn scan_columns(
     path: &Path,
     names: &[&str],
     mut f: impl FnMut(&TableMeta, &ColumnBatch) -> bool,
 ) -> Result<(), StoreError> {
-    let pq = |source| StoreError::Parquet {
+    let pq = |source: ParquetError| StoreError::Parquet {
         path: path.to_path_buf(),
         source,
     };
@@ -119,45 +123,30 @@ pub fn scan_columns(
                 columns.push(None);
                 continue;
             };
+            let name = names[columns.len()];
             let values = match group.get_column_reader(i).map_err(pq)? {
-                ColumnReader::Int64ColumnReader(mut r) => {
-                    let mut out = Vec::with_capacity(rows);
-                    let (mut defs, mut vals) = (Vec::new(), Vec::new());
-                    while out.len() < rows {
-                        defs.clear();
-                        vals.clear();
-                        let (n, _, _) = r
-                            .read_records(BATCH, Some(&mut defs), None, &mut vals)
-                            .map_err(pq)?;
-                        if n == 0 {
-                            break;
-                        }
-                        spread(n, max_def, &defs, vals.drain(..), &mut out);
-                    }
-                    Values::Int(out)
+                ColumnReader::Int64ColumnReader(r) => read_whole(r, rows, max_def).map(Values::Int),
+                ColumnReader::ByteArrayColumnReader(r) => {
+                    read_whole(r, rows, max_def).map(Values::Text)
                 }
-                ColumnReader::ByteArrayColumnReader(mut r) => {
-                    let mut out = Vec::with_capacity(rows);
-                    let (mut defs, mut vals) = (Vec::new(), Vec::new());
-                    while out.len() < rows {
-                        defs.clear();
-                        vals.clear();
-                        let (n, _, _) = r
-                            .read_records(BATCH, Some(&mut defs), None, &mut vals)
-                            .map_err(pq)?;
-                        if n == 0 {
-                            break;
-                        }
-                        spread(n, max_def, &defs, vals.drain(..), &mut out);
-                    }
-                    Values::Text(out)
-                }
-                // The writers make only INT64 and BYTE_ARRAY columns.
+                // The writers make only INT64 and BYTE_ARRAY columns: anything else is
+                // not one of our tables.
                 _ => {
-                    columns.push(None);
-                    continue;
+                    return Err(pq(ParquetError::General(format!(
+                        "column {name} is neither INT64 nor BYTE_ARRAY"
+                    ))))
                 }
             };
+            let values = values.map_err(pq)?;
+            let got = match &values {
+                Values::Int(v) => v.len(),
+                Values::Text(v) => v.len(),
+            };
+            if got != rows {
+                return Err(pq(ParquetError::General(format!(
+                    "row group {g}, column {name}: {got} values for {rows} rows"
+                ))));
+            }
             columns.push(Some(values));
         }
         if !f(&meta, &ColumnBatch { rows, columns }) {
@@ -165,6 +154,27 @@ pub fn scan_columns(
         }
     }
     Ok(())
+}
+
+/// Every value of one column chunk of `rows` rows, `None` where a row has none (a
+/// chunk that ends early gives fewer: the caller says so).
+fn read_whole<T: DataType>(
+    mut r: ColumnReaderImpl<T>,
+    rows: usize,
+    max_def: i16,
+) -> Result<Vec<Option<T::T>>, ParquetError> {
+    let mut out = Vec::with_capacity(rows);
+    let (mut defs, mut vals) = (Vec::new(), Vec::new());
+    while out.len() < rows {
+        defs.clear();
+        vals.clear();
+        let (n, _, _) = r.read_records(BATCH, Some(&mut defs), None, &mut vals)?;
+        if n == 0 {
+            break;
+        }
+        spread(n, max_def, &defs, vals.drain(..), &mut out);
+    }
+    Ok(out)
 }
 
 /// Appends `n` rows to `out`: the non-null `values` in order, placed where the
@@ -191,6 +201,37 @@ mod tests {
 
     use super::*;
     use crate::tables::{scan_rows, ConnWriter};
+
+    /// A column of a type our writers never make is an error naming the file and the
+    /// column, not a column of nulls.
+    #[test]
+    fn a_column_of_another_type_is_refused_by_name() {
+        use std::sync::Arc;
+
+        use parquet::data_type::Int32Type;
+        use parquet::file::properties::WriterProperties;
+        use parquet::file::writer::SerializedFileWriter;
+        use parquet::schema::parser::parse_message_type;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd.parquet");
+        let schema = Arc::new(parse_message_type("message m { required int32 port; }").unwrap());
+        let file = File::create(&path).unwrap();
+        let mut w =
+            SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::default())).unwrap();
+        let mut group = w.next_row_group().unwrap();
+        let mut col = group.next_column().unwrap().unwrap();
+        col.typed::<Int32Type>()
+            .write_batch(&[1, 2, 3], None, None)
+            .unwrap();
+        col.close().unwrap();
+        group.close().unwrap();
+        w.close().unwrap();
+        let err = scan_columns(&path, &["port"], |_, _| true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("port") && err.contains("odd.parquet"), "{err}");
+    }
 
     /// Every wanted column of every row reads back as `scan_rows` reads it, nulls
     /// included, across several row groups; an unknown column reads as null.
