@@ -99,6 +99,9 @@ ALPHAS = (3000, 10000, 30000)
 rows = {a: [] for a in ALPHAS}
 # The plain-overlap baseline's top-3 on the same split, per item kind.
 overlap_top3 = {False: [0, 0], True: [0, 0]}
+# Where each query's true group stands by profile size (1 = largest), per item kind:
+# bench/attribution prints the same for the campaigns.
+size_ranks = {False: [], True: []}
 for soft in (False, True):
     vocabulary = n_patterns + (n_software if soft else 0)
     for g, r, q in queries(soft):
@@ -108,6 +111,7 @@ for soft in (False, True):
         ov = [len(q & p) for p in prof]
         overlap_top3[soft][0] += g in sorted(range(len(ov)), key=lambda i: (-ov[i], i))[:3]
         overlap_top3[soft][1] += 1
+        size_ranks[soft].append(1 + sum(len(p) > len(prof[g]) for p in prof))
 
 best = None
 for a, res in rows.items():
@@ -152,6 +156,9 @@ for soft, part in ((False, rows[a][:n_tech]), (True, rows[a][n_tech:])):
     print(f"split top-3, {'techniques and software' if soft else 'techniques only'} "
           f"({n} queries): model {100 * top3 / n:.1f} %, plain overlap {100 * hit / n:.1f} % "
           f"(ratio {top3 / max(hit, 1):.2f})")
+    ranks = sorted(size_ranks[soft])
+    print(f"  true groups: median profile-size rank {ranks[len(ranks) // 2]} of {len(groups)}, "
+          f"{sum(r <= 20 for r in ranks)} of {len(ranks)} among the 20 largest profiles")
 
 # Calibration on the split at the chosen constants: the leading group's posterior
 # (among groups only; the split has no unattributed queries), per ICD 203 band.

@@ -528,6 +528,7 @@ fn host_links(
     let mut found: Vec<(usize, usize, f64, f64, f64)> = Vec::new();
     for &i in &h.inbound {
         let ci = &conns[i];
+        let span = Span::of(ci);
         let lo = by_start.partition_point(|x| x.0 < ci.start_ns - p.tolerance_ns);
         for &(start, o) in &by_start[lo..] {
             if start > ci.end_ns + p.tolerance_ns {
@@ -536,7 +537,7 @@ fn host_links(
             if i == o || ci.orig_h == conns[o].resp_h {
                 continue;
             }
-            if let Some((s, t, v)) = score(&Span::of(ci), &Span::of(&conns[o]), p) {
+            if let Some((s, t, v)) = score(&span, &Span::of(&conns[o]), p) {
                 found.push((i, o, s, t, v));
             }
         }
