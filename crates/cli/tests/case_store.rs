@@ -312,3 +312,90 @@ fn netflow_templates_from_an_earlier_run_of_the_same_vantage_are_used_and_record
         serde_json::json!([tpl_digest])
     );
 }
+
+/// Listings print as they read: filters and limits hold, every row is printed once,
+/// and a reader that stops early (`| head`) ends the listing quietly, without an
+/// error or a panic.
+#[test]
+fn listings_stream_filter_and_stop_quietly_with_their_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    let log = dir.path().join("conn.log");
+    let mut f = fs::File::create(&log).unwrap();
+    writeln!(f, "#separator \\x09").unwrap();
+    writeln!(f, "#path\tconn").unwrap();
+    writeln!(
+        f,
+        "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tduration\torig_bytes\tresp_bytes\tconn_state"
+    )
+    .unwrap();
+    let n = 5000;
+    for i in 0..n {
+        writeln!(
+            f,
+            "{}.5\tC{i}\t10.0.{}.{}\t{}\t192.0.2.{}\t22\ttcp\t1.5\t{i}\t7\tSF",
+            1_700_000_000 + i,
+            i / 250,
+            i % 250,
+            20000 + i,
+            i % 7
+        )
+        .unwrap();
+    }
+    drop(f);
+    let o = ingest(&case, "edge", &log);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(count_conns(&case), n);
+
+    let o = run(&[
+        "conns",
+        "--case",
+        &case,
+        "--host",
+        "192.0.2.3",
+        "--format",
+        "jsonl",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), (0..n).filter(|i| i % 7 == 3).count());
+    assert!(rows
+        .iter()
+        .all(|r| r["resp_h"] == "192.0.2.3" && r["vantage"] == "edge"));
+
+    let o = run(&["conns", "--case", &case, "--limit", "3", "--format", "csv"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let csv = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(csv.starts_with("id,ts,uid,orig_h,"), "{csv}");
+
+    // A table is sized by its first rows and then streams: every row once.
+    let o = run(&["conns", "--case", &case]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), n + 1);
+
+    // The reader goes away after one line: far more output than a pipe holds is left.
+    let mut child = bin()
+        .args(["conns", "--case", &case, "--format", "jsonl"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    {
+        use std::io::BufRead;
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut first).unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(first.starts_with('{'), "{first}");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -52,6 +52,16 @@ impl ColumnBatch {
         }
     }
 
+    /// The value in column `col` at `row` as JSON (`Null` where there is none), as
+    /// [`crate::tables::scan_rows`] gives it.
+    pub fn json(&self, col: usize, row: usize) -> serde_json::Value {
+        match self.columns.get(col) {
+            Some(Some(Values::Int(_))) => self.int(col, row).into(),
+            Some(Some(Values::Text(_))) => self.text(col, row).into(),
+            _ => serde_json::Value::Null,
+        }
+    }
+
     /// The text in column `col` at `row`, if any (and if it is UTF-8, as the writers
     /// make it).
     pub fn text(&self, col: usize, row: usize) -> Option<&str> {

@@ -494,7 +494,95 @@ pub type Row = Vec<(String, serde_json::Value)>;
 
 /// Reads every row of a table file, calling `f` for each; stops early if `f`
 /// returns `false`.
+///
+/// The tables relaytrace writes (INT64 and UTF-8 columns only) are read column by
+/// column ([`crate::columns::scan_columns`]), a row group at a time; any other file
+/// through Parquet's row reader. The two give the same rows (test); the column path
+/// is several times faster — the row reader builds a named, typed field per value
+/// before it becomes JSON, and a listing of 1 M connections spent most of its time
+/// there (README, "Output fields").
 pub fn scan_rows(path: &Path, mut f: impl FnMut(Row) -> bool) -> Result<(), StoreError> {
+    let Some(names) = columnar_names(path)? else {
+        return scan_rows_by_record(path, f);
+    };
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let record_col = refs.iter().position(|&n| n == "record");
+    let conn_record_col = refs.iter().position(|&n| n == "conn_record");
+    crate::columns::scan_columns(path, &refs, |meta, batch| {
+        for r in 0..batch.rows() {
+            let mut out: Row = Vec::with_capacity(names.len() + 4);
+            for (c, name) in names.iter().enumerate() {
+                let v = batch.json(c, r);
+                if Some(c) == conn_record_col {
+                    if let (Some(ev), Some(x)) = (&meta.evidence, v.as_u64()) {
+                        out.push(("conn_id".into(), record_id(ev, x).into()));
+                    }
+                }
+                out.push((name.clone(), v));
+            }
+            let record = record_col
+                .and_then(|c| batch.int(c, r))
+                .and_then(|v| u64::try_from(v).ok());
+            add_file_fields(
+                &mut out,
+                meta.evidence.as_deref(),
+                meta.vantage.as_deref(),
+                record,
+            );
+            if !f(out) {
+                return false;
+            }
+        }
+        true
+    })
+}
+
+/// The column names of a table file when every column is one the column reader
+/// reads as the row reader would (a flat INT64, or a flat UTF-8 byte array); `None`
+/// otherwise.
+fn columnar_names(path: &Path) -> Result<Option<Vec<String>>, StoreError> {
+    use parquet::basic::{ConvertedType, Type as Physical};
+    let file = File::open(path).at(path)?;
+    let reader = SerializedFileReader::new(file).map_err(pq(path))?;
+    let schema = reader.metadata().file_metadata().schema_descr();
+    let mut names = Vec::with_capacity(schema.num_columns());
+    for i in 0..schema.num_columns() {
+        let c = schema.column(i);
+        let plain = c.max_rep_level() == 0 && c.path().parts().len() == 1;
+        let readable = match c.physical_type() {
+            Physical::INT64 => c.converted_type() == ConvertedType::NONE,
+            Physical::BYTE_ARRAY => c.converted_type() == ConvertedType::UTF8,
+            _ => false,
+        };
+        if !plain || !readable {
+            return Ok(None);
+        }
+        names.push(c.name().to_string());
+    }
+    Ok(Some(names))
+}
+
+/// Appends the fields that are constant per file and kept in its metadata: `id`
+/// (evidence digest and record number), `evidence`, `vantage`.
+fn add_file_fields(
+    out: &mut Row,
+    evidence: Option<&str>,
+    vantage: Option<&str>,
+    record: Option<u64>,
+) {
+    if let Some(ev) = evidence {
+        if let Some(r) = record {
+            out.push(("id".into(), serde_json::Value::String(record_id(ev, r))));
+        }
+        out.push(("evidence".into(), serde_json::Value::String(ev.to_string())));
+    }
+    if let Some(v) = vantage {
+        out.push(("vantage".into(), serde_json::Value::String(v.to_string())));
+    }
+}
+
+/// [`scan_rows`] through Parquet's row reader: any flat file, whatever its types.
+fn scan_rows_by_record(path: &Path, mut f: impl FnMut(Row) -> bool) -> Result<(), StoreError> {
     let file = File::open(path).at(path)?;
     let reader = SerializedFileReader::new(file).map_err(pq(path))?;
     let meta = |key: &str| -> Option<String> {
@@ -534,16 +622,7 @@ pub fn scan_rows(path: &Path, mut f: impl FnMut(Row) -> bool) -> Result<(), Stor
             }
             out.push((name.clone(), v));
         }
-        // Constant per file, kept in the file's metadata: give them back per row.
-        if let Some(ev) = &evidence {
-            if let Some(r) = record {
-                out.push(("id".into(), serde_json::Value::String(record_id(ev, r))));
-            }
-            out.push(("evidence".into(), serde_json::Value::String(ev.clone())));
-        }
-        if let Some(v) = &vantage {
-            out.push(("vantage".into(), serde_json::Value::String(v.clone())));
-        }
+        add_file_fields(&mut out, evidence.as_deref(), vantage.as_deref(), record);
         if !f(out) {
             break;
         }
@@ -616,5 +695,88 @@ mod tests {
         assert_eq!(row["conn_id"], "c7e25b4536877303:42");
         assert_eq!(row["dir"], "resp");
         assert_eq!(row["payload_bytes"], 48);
+    }
+
+    /// The column path and the row reader give the same rows, in the same order, for
+    /// every table the store writes: several row groups, nulls, early stops.
+    #[test]
+    fn the_column_path_reads_rows_as_the_row_reader_does() {
+        use relaytrace_model::Event;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (conns, packets, events) = (
+            dir.path().join("c.parquet"),
+            dir.path().join("p.parquet"),
+            dir.path().join("e.parquet"),
+        );
+        let n = ROW_GROUP_ROWS + 321;
+        let mut cw = ConnWriter::create(&conns, "edge").unwrap();
+        let mut pw = PacketWriter::create(&packets).unwrap();
+        let mut ew = EventWriter::create(&events, "edge").unwrap();
+        for i in 0..n {
+            let mut c = Conn::new(
+                if i % 3 == 0 { Proto::Udp } else { Proto::Tcp },
+                format!("192.0.2.{}", i % 250).parse().unwrap(),
+                (1000 + i % 60000) as u16,
+                "2001:db8::7".parse().unwrap(),
+                22,
+                1_700_000_000_000_000_000 + i as i64 * 1000,
+            );
+            c.record = i as u64;
+            c.duration_ns = (i % 5 != 0).then_some(i as i64);
+            c.orig_bytes = (i % 7 != 0).then_some(i as u64 * 3);
+            c.uid = (i % 4 == 0).then(|| format!("C{i}"));
+            c.history = (i % 2 == 0).then(|| "ShADadFf".to_string());
+            cw.write(&c).unwrap();
+            if i % 100 == 0 {
+                pw.write(&PacketTimeline {
+                    conn_record: i as u64,
+                    packets: vec![TimelinePacket {
+                        dir: if i % 200 == 0 {
+                            Direction::Orig
+                        } else {
+                            Direction::Resp
+                        },
+                        ts_ns: i as i64,
+                        payload_bytes: 36,
+                    }],
+                })
+                .unwrap();
+            }
+            ew.write(&Event {
+                kind: if i % 2 == 0 { "alert" } else { "dns" }.to_string(),
+                ts_ns: (i % 9 != 0).then_some(i as i64),
+                uid: None,
+                community_id: (i % 3 == 0).then(|| "1:abc".to_string()),
+                json: format!("{{\"n\":{i}}}"),
+                record: i as u64,
+            })
+            .unwrap();
+        }
+        cw.finish(EVIDENCE).unwrap();
+        pw.finish(EVIDENCE).unwrap();
+        ew.finish(EVIDENCE).unwrap();
+        for path in [&conns, &packets, &events] {
+            assert!(columnar_names(path).unwrap().is_some(), "{path:?}");
+            for stop_after in [usize::MAX, 5] {
+                let read = |columnar: bool| {
+                    let mut rows = Vec::new();
+                    let keep = |row: Row| {
+                        rows.push(row);
+                        rows.len() < stop_after
+                    };
+                    if columnar {
+                        scan_rows(path, keep).unwrap();
+                    } else {
+                        scan_rows_by_record(path, keep).unwrap();
+                    }
+                    rows
+                };
+                let (by_column, by_record) = (read(true), read(false));
+                assert_eq!(by_column.len(), by_record.len().min(stop_after), "{path:?}");
+                assert!(by_column.len() >= 5);
+                assert_eq!(by_column, by_record, "{path:?}");
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@ use relaytrace_model::format_iso8601_us;
 use relaytrace_store::Case;
 use serde_json::{Map, Value};
 
-use crate::output::{collect_rows, print_rows, ListFormat};
+use crate::output::{list_rows, ListFormat};
 
 /// Arguments of `conns`.
 #[derive(Debug, Args)]
@@ -126,17 +126,23 @@ fn output_row(stored: Map<String, Value>) -> Map<String, Value> {
 pub fn run(args: ConnsArgs) -> Result<ExitCode> {
     let case = Case::open(&args.case)?;
     let host = args.host.map(|h| h.to_string());
-    let rows = collect_rows(&case, "conns", args.limit, output_row, |row| {
-        let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or("");
-        host.as_deref()
-            .is_none_or(|h| text("orig_h") == h || text("resp_h") == h)
-            && args.vantage.as_deref().is_none_or(|v| text("vantage") == v)
-            && args.proto.as_deref().is_none_or(|p| text("proto") == p)
-    })?;
     let columns: &[&str] = match args.format {
         ListFormat::Table => &TABLE_FIELDS,
         _ => &CONN_FIELDS,
     };
-    print_rows(args.format, columns, &rows)?;
+    list_rows(
+        &case,
+        "conns",
+        args.limit,
+        (args.format, columns),
+        output_row,
+        |row| {
+            let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or("");
+            host.as_deref()
+                .is_none_or(|h| text("orig_h") == h || text("resp_h") == h)
+                && args.vantage.as_deref().is_none_or(|v| text("vantage") == v)
+                && args.proto.as_deref().is_none_or(|p| text("proto") == p)
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }

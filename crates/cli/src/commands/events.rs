@@ -9,7 +9,7 @@ use relaytrace_model::format_iso8601_us;
 use relaytrace_store::Case;
 use serde_json::{Map, Value};
 
-use crate::output::{collect_rows, print_rows, ListFormat};
+use crate::output::{list_rows, ListFormat};
 
 /// Arguments of `events`.
 #[derive(Debug, Args)]
@@ -67,15 +67,21 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
         }
         row
     };
-    let rows = collect_rows(&case, "events", args.limit, shape, |row| {
-        let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or("");
-        args.kind.as_deref().is_none_or(|k| text("kind") == k)
-            && args.uid.as_deref().is_none_or(|u| text("uid") == u)
-    })?;
     let columns: &[&str] = match args.format {
         ListFormat::Table => &TABLE_FIELDS,
         _ => &FIELDS,
     };
-    print_rows(args.format, columns, &rows)?;
+    list_rows(
+        &case,
+        "events",
+        args.limit,
+        (args.format, columns),
+        shape,
+        |row| {
+            let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or("");
+            args.kind.as_deref().is_none_or(|k| text("kind") == k)
+                && args.uid.as_deref().is_none_or(|u| text("uid") == u)
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }

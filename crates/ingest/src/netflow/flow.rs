@@ -9,6 +9,8 @@
 
 use serde_json::{Map, Value};
 
+use std::net::IpAddr;
+
 use relaytrace_model::{Conn, Event, Proto};
 
 use super::cursor::be_uint;
@@ -82,20 +84,15 @@ fn to_conn(
     end: Option<i64>,
     record_offset: u64,
 ) -> Option<Conn> {
-    let orig_h = find(
-        fields,
-        &[SOURCE_IPV4_ADDRESS, SOURCE_IPV6_ADDRESS],
-        fields::address,
-    )?;
-    let resp_h = find(
-        fields,
-        &[DESTINATION_IPV4_ADDRESS, DESTINATION_IPV6_ADDRESS],
-        fields::address,
-    )?;
-    let ip_proto = find(fields, &[PROTOCOL_IDENTIFIER], uint_u8);
+    let found = ConnFields::scan(fields);
+    let orig_h = found.addrs[0]?.1;
+    let resp_h = found.addrs[1]?.1;
+    let uint = |slot: Slot| found.uints[slot as usize].map(|(_, v)| v);
+    // The slots of the protocol and the ports only take values that fit (see `Slot`).
+    let ip_proto = uint(Slot::Proto).map(|v| v as u8);
     let proto = ip_proto.map_or(Proto::Unknown, Proto::from_ip_proto);
-    let mut orig_p = find(fields, &[SOURCE_TRANSPORT_PORT], uint_u16).unwrap_or(0);
-    let mut resp_p = find(fields, &[DESTINATION_TRANSPORT_PORT], uint_u16).unwrap_or(0);
+    let mut orig_p = uint(Slot::OrigPort).map_or(0, |v| v as u16);
+    let mut resp_p = uint(Slot::RespPort).map_or(0, |v| v as u16);
     if proto == Proto::Icmp {
         // Zeek puts ICMP type and code where the ports go; take them only from
         // explicit ICMP IEs, never from port fields some exporters overload.
@@ -119,12 +116,120 @@ fn to_conn(
         // comparable with each other, so the duration is known though the start is not.
         _ => relative_duration(export, fields),
     };
-    conn.orig_ip_bytes = find(fields, &[OCTET_DELTA_COUNT, OCTET_TOTAL_COUNT], be_uint);
-    conn.orig_pkts = find(fields, &[PACKET_DELTA_COUNT, PACKET_TOTAL_COUNT], be_uint);
-    conn.resp_ip_bytes = find_reverse(fields, &[OCTET_DELTA_COUNT, OCTET_TOTAL_COUNT]);
-    conn.resp_pkts = find_reverse(fields, &[PACKET_DELTA_COUNT, PACKET_TOTAL_COUNT]);
+    conn.orig_ip_bytes = uint(Slot::OrigBytes);
+    conn.orig_pkts = uint(Slot::OrigPkts);
+    conn.resp_ip_bytes = uint(Slot::RespBytes);
+    conn.resp_pkts = uint(Slot::RespPkts);
     conn.record = record_offset;
     Some(conn)
+}
+
+/// The integer fields of a connection that a flow record's IEs fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// protocolIdentifier; only values that fit a `u8`.
+    Proto,
+    /// sourceTransportPort; only values that fit a `u16`.
+    OrigPort,
+    /// destinationTransportPort; only values that fit a `u16`.
+    RespPort,
+    /// octetDeltaCount, else octetTotalCount.
+    OrigBytes,
+    /// packetDeltaCount, else packetTotalCount.
+    OrigPkts,
+    /// The reverse (RFC 5103) octet counters.
+    RespBytes,
+    /// The reverse (RFC 5103) packet counters.
+    RespPkts,
+}
+
+impl Slot {
+    /// Largest value the slot takes; a larger field is not decodable for it.
+    fn max(self) -> u64 {
+        match self {
+            Slot::Proto => u64::from(u8::MAX),
+            Slot::OrigPort | Slot::RespPort => u64::from(u16::MAX),
+            _ => u64::MAX,
+        }
+    }
+}
+
+/// Which connection field a forward (IANA, non-scope) IE fills, and its precedence
+/// among the IEs that fill it (0 first): `Ok` an address (0 originator, 1 responder),
+/// `Err` an integer slot.
+fn forward_target(ie: u16) -> Option<(Result<usize, Slot>, u8)> {
+    Some(match ie {
+        SOURCE_IPV4_ADDRESS => (Ok(0), 0),
+        SOURCE_IPV6_ADDRESS => (Ok(0), 1),
+        DESTINATION_IPV4_ADDRESS => (Ok(1), 0),
+        DESTINATION_IPV6_ADDRESS => (Ok(1), 1),
+        PROTOCOL_IDENTIFIER => (Err(Slot::Proto), 0),
+        SOURCE_TRANSPORT_PORT => (Err(Slot::OrigPort), 0),
+        DESTINATION_TRANSPORT_PORT => (Err(Slot::RespPort), 0),
+        OCTET_DELTA_COUNT => (Err(Slot::OrigBytes), 0),
+        OCTET_TOTAL_COUNT => (Err(Slot::OrigBytes), 1),
+        PACKET_DELTA_COUNT => (Err(Slot::OrigPkts), 0),
+        PACKET_TOTAL_COUNT => (Err(Slot::OrigPkts), 1),
+        _ => return None,
+    })
+}
+
+/// Like [`forward_target`] for RFC 5103 reverse IEs (enterprise 29305).
+fn reverse_target(ie: u16) -> Option<(Slot, u8)> {
+    Some(match ie {
+        OCTET_DELTA_COUNT => (Slot::RespBytes, 0),
+        OCTET_TOTAL_COUNT => (Slot::RespBytes, 1),
+        PACKET_DELTA_COUNT => (Slot::RespPkts, 0),
+        PACKET_TOTAL_COUNT => (Slot::RespPkts, 1),
+        _ => return None,
+    })
+}
+
+/// A record's connection fields, found in one pass over its fields. Each slot keeps
+/// the first decodable value of its most preferred IE present, exactly as looking up
+/// each IE in turn ([`find`]) would: that took a scan of the record per IE, 10 % of a
+/// NetFlow v9 ingest (perf, 6 M generated records, 2026-11-30).
+struct ConnFields {
+    addrs: [Option<(u8, IpAddr)>; 2],
+    uints: [Option<(u8, u64)>; 7],
+}
+
+impl ConnFields {
+    fn scan(fields: &[Field<'_>]) -> ConnFields {
+        let mut found = ConnFields {
+            addrs: [None; 2],
+            uints: [None; 7],
+        };
+        for f in fields {
+            let target = match f.spec.pen {
+                None if !f.spec.scope => forward_target(f.spec.ie),
+                Some(REVERSE_PEN) => reverse_target(f.spec.ie).map(|(s, r)| (Err(s), r)),
+                _ => None,
+            };
+            match target {
+                Some((Ok(side), rank)) => {
+                    let slot = &mut found.addrs[side];
+                    if slot.is_some_and(|(r, _)| r <= rank) {
+                        continue;
+                    }
+                    if let Some(a) = fields::address(f.bytes) {
+                        *slot = Some((rank, a));
+                    }
+                }
+                Some((Err(which), rank)) => {
+                    let slot = &mut found.uints[which as usize];
+                    if slot.is_some_and(|(r, _)| r <= rank) {
+                        continue;
+                    }
+                    if let Some(v) = be_uint(f.bytes).filter(|&v| v <= which.max()) {
+                        *slot = Some((rank, v));
+                    }
+                }
+                None => {}
+            }
+        }
+        found
+    }
 }
 
 /// First decodable value among the forward (IANA, non-scope) fields with these
@@ -135,16 +240,6 @@ fn find<T>(fields: &[Field<'_>], ies: &[u16], decode: impl Fn(&[u8]) -> Option<T
             .iter()
             .filter(|f| f.spec.ie == *ie && f.spec.pen.is_none() && !f.spec.scope)
             .find_map(|f| decode(f.bytes))
-    })
-}
-
-/// Like [`find`] for RFC 5103 reverse counters.
-fn find_reverse(fields: &[Field<'_>], ies: &[u16]) -> Option<u64> {
-    ies.iter().find_map(|ie| {
-        fields
-            .iter()
-            .filter(|f| f.spec.ie == *ie && f.spec.pen == Some(REVERSE_PEN))
-            .find_map(|f| be_uint(f.bytes))
     })
 }
 
