@@ -399,3 +399,29 @@ fn listings_stream_filter_and_stop_quietly_with_their_reader() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// A directory given as input is refused with what to do instead, and nothing is
+/// recorded for it.
+#[test]
+fn a_directory_input_is_refused_with_what_to_give_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    let o = run(&[
+        "ingest",
+        "--no-enrich",
+        "--case",
+        &case,
+        logs.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("a directory") && err.contains("logs/*"),
+        "{err}"
+    );
+    let (ok, v) = verify_json(&case);
+    assert!(ok, "{v:#}");
+    assert_eq!(count_conns(&case), 0);
+}

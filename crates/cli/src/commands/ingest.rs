@@ -76,7 +76,18 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     let mut failed = false;
     let mut reports = Vec::new();
     for input in &args.inputs {
-        match case.ingest(input, &options, &mut read_options) {
+        let result = if input.is_dir() {
+            // Said here rather than as the OS's "Is a directory": what to do instead.
+            Err(anyhow::anyhow!(
+                "{}: a directory; ingest reads files: give the files in it (e.g. {}/*)",
+                input.display(),
+                input.display()
+            ))
+        } else {
+            case.ingest(input, &options, &mut read_options)
+                .map_err(anyhow::Error::from)
+        };
+        match result {
             Ok(outcome) => {
                 let empty = outcome.already.is_none()
                     && outcome.summary.read == 0
