@@ -270,8 +270,12 @@ fn add_link(links: &mut Vec<ChainLink>, n: usize, path: &[IpAddr], l: &Link, con
     }
     cl.inbound_ids.extend(inb.ids.iter().cloned());
     cl.outbound_ids.extend(out.ids.iter().cloned());
-    cl.vantages
-        .extend(inb.vantages.iter().chain(&out.vantages).cloned());
+    cl.vantages.extend(
+        inb.vantages
+            .iter()
+            .chain(&out.vantages)
+            .map(|v| v.to_string()),
+    );
     for v in [&mut cl.inbound_ids, &mut cl.outbound_ids, &mut cl.vantages] {
         v.sort();
         v.dedup();
