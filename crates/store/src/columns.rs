@@ -207,8 +207,6 @@ fn spread<T>(
 
 #[cfg(test)]
 mod tests {
-    use relaytrace_model::{Conn, Proto};
-
     use super::*;
     use crate::tables::{scan_rows, ConnWriter};
 
@@ -252,19 +250,7 @@ mod tests {
         let mut w = ConnWriter::create(&path, "edge").unwrap();
         let n = crate::tables::ROW_GROUP_ROWS + 1000;
         for i in 0..n {
-            let mut c = Conn::new(
-                if i % 3 == 0 { Proto::Udp } else { Proto::Tcp },
-                format!("192.0.2.{}", i % 250).parse().unwrap(),
-                (1000 + i % 60000) as u16,
-                "2001:db8::7".parse().unwrap(),
-                22,
-                1_700_000_000_000_000_000 + i as i64 * 1000,
-            );
-            c.record = i as u64;
-            c.duration_ns = (i % 5 != 0).then_some(i as i64);
-            c.orig_bytes = (i % 7 != 0).then_some(i as u64 * 3);
-            c.conn_state = (i % 2 == 0).then(|| "SF".to_string());
-            w.write(&c).unwrap();
+            w.write(&crate::tables::sample_conn(i)).unwrap();
         }
         w.finish("ab".repeat(32).as_str()).unwrap();
         let names = [

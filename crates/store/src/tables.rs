@@ -630,6 +630,33 @@ fn scan_rows_by_record(path: &Path, mut f: impl FnMut(Row) -> bool) -> Result<()
     Ok(())
 }
 
+/// A generated connection for the store's tests, numbered `i`: protocols, addresses,
+/// counters and text fields vary, and some are unset, in a pattern that fills every
+/// kind of column with values and nulls.
+#[cfg(test)]
+pub(crate) fn sample_conn(i: usize) -> Conn {
+    use relaytrace_model::Proto;
+    let mut c = Conn::new(
+        if i.is_multiple_of(3) {
+            Proto::Udp
+        } else {
+            Proto::Tcp
+        },
+        format!("192.0.2.{}", i % 250).parse().expect("an address"),
+        (1000 + i % 60000) as u16,
+        "2001:db8::7".parse().expect("an address"),
+        22,
+        1_700_000_000_000_000_000 + i as i64 * 1000,
+    );
+    c.record = i as u64;
+    c.duration_ns = (!i.is_multiple_of(5)).then_some(i as i64);
+    c.orig_bytes = (!i.is_multiple_of(7)).then_some(i as u64 * 3);
+    c.uid = (i.is_multiple_of(4)).then(|| format!("C{i}"));
+    c.conn_state = (i.is_multiple_of(2)).then(|| "SF".to_string());
+    c.history = (i.is_multiple_of(2)).then(|| "ShADadFf".to_string());
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use relaytrace_model::{Conn, Proto, TimelinePacket};
@@ -714,20 +741,7 @@ mod tests {
         let mut pw = PacketWriter::create(&packets).unwrap();
         let mut ew = EventWriter::create(&events, "edge").unwrap();
         for i in 0..n {
-            let mut c = Conn::new(
-                if i % 3 == 0 { Proto::Udp } else { Proto::Tcp },
-                format!("192.0.2.{}", i % 250).parse().unwrap(),
-                (1000 + i % 60000) as u16,
-                "2001:db8::7".parse().unwrap(),
-                22,
-                1_700_000_000_000_000_000 + i as i64 * 1000,
-            );
-            c.record = i as u64;
-            c.duration_ns = (i % 5 != 0).then_some(i as i64);
-            c.orig_bytes = (i % 7 != 0).then_some(i as u64 * 3);
-            c.uid = (i % 4 == 0).then(|| format!("C{i}"));
-            c.history = (i % 2 == 0).then(|| "ShADadFf".to_string());
-            cw.write(&c).unwrap();
+            cw.write(&sample_conn(i)).unwrap();
             if i % 100 == 0 {
                 pw.write(&PacketTimeline {
                     conn_record: i as u64,
