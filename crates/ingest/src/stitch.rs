@@ -7,10 +7,13 @@
 //! are merged back into one connection: counters summed, start the earliest, end the
 //! latest. The merged connection keeps the provenance (`record`) of its first record;
 //! how many records were merged is reported in [`crate::ReadSummary::merged`].
-
-use std::net::IpAddr;
+//!
+//! Pending flows are held compactly (a packed 5-tuple key and a `Pending`, not a whole
+//! `Conn`) and indexed by slot number: the stitcher reads and writes every record of a
+//! NetFlow input, so its memory traffic is a large part of that ingest's time.
 
 use std::hash::BuildHasher;
+use std::net::IpAddr;
 
 use hashbrown::HashTable;
 use relaytrace_model::{Conn, Event, PacketTimeline, Proto, Rejection};
@@ -133,7 +136,7 @@ struct Pending {
 #[derive(Debug, Clone, PartialEq)]
 struct TextFields([Option<String>; 4]);
 
-/// The counters [`merge`] adds up (all but `missed_bytes`, index 6).
+/// The counters [`Pending::merge`] adds up (all but `missed_bytes`, index 6).
 const SUMMED_COUNTERS: usize = 6;
 
 impl Pending {

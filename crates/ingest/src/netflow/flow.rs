@@ -7,9 +7,9 @@
 //! (enterprise 29305) fill `resp_*`. Byte counters are IP-level (octetDeltaCount
 //! counts IP headers), so they fill `orig_ip_bytes`, never `orig_bytes`.
 
-use serde_json::{Map, Value};
-
 use std::net::IpAddr;
+
+use serde_json::{Map, Value};
 
 use relaytrace_model::{Conn, Event, Proto};
 
@@ -466,6 +466,47 @@ mod tests {
         assert_eq!(c.start_ns, 1_431_516_016_000_000_000);
         assert_eq!(c.duration_ns, Some(10_000_000_000));
         assert_eq!(c.record, 42);
+    }
+
+    /// Each connection field comes from its most preferred IE present, the first
+    /// decodable field of it, whatever the field order: what looking each IE up in turn
+    /// gave before the one-pass scan.
+    #[test]
+    fn the_preferred_decodable_field_wins_whatever_the_field_order() {
+        let scoped = |ie, bytes| Field {
+            spec: FieldSpec {
+                ie,
+                pen: None,
+                len: 4,
+                scope: true,
+            },
+            bytes,
+        };
+        let v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+        let fields = [
+            f(27, &v6),                         // sourceIPv6Address: less preferred than v4
+            f(8, &[10, 0, 0, 44]),              // sourceIPv4Address 10.0.0.44
+            scoped(12, &[192, 0, 2, 7]),        // a scope field never fills a connection field
+            f(12, &[10, 0, 0, 2]),              // destinationIPv4Address
+            f(85, &[0, 0, 0, 0, 0, 0, 0, 100]), // octetTotalCount: less preferred
+            f(1, &[0; 9]),                      // octetDeltaCount too long: not decodable
+            f(1, &[0, 0, 0, 50]),               // octetDeltaCount 50: the one
+            f(1, &[0, 0, 0, 60]),               // a second one: the first decodable counts
+            f(4, &[0x01, 0x2c]),                // protocolIdentifier 300: does not fit a u8
+            f(4, &[17]),                        // protocolIdentifier UDP
+            f(7, &[0x01, 0x00, 0x00]),          // sourceTransportPort 65536: does not fit
+            f(7, &[0x04, 0xd2]),                // sourceTransportPort 1234
+            f(86, &[7]),                        // packetTotalCount 7: the only packet count
+        ];
+        let Output::Conn(c) = to_output(&IPFIX, false, &fields, 1) else {
+            panic!("expected a Conn");
+        };
+        assert_eq!(c.orig_h, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 44)));
+        assert_eq!(c.resp_h, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+        assert_eq!((c.proto, c.ip_proto), (Proto::Udp, Some(17)));
+        assert_eq!((c.orig_p, c.resp_p), (1234, 0));
+        assert_eq!((c.orig_ip_bytes, c.orig_pkts), (Some(50), Some(7)));
+        assert_eq!((c.resp_ip_bytes, c.resp_pkts), (None, None));
     }
 
     #[test]
