@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use relaytrace_store::columns::scan_columns;
 use relaytrace_store::{tables::record_id, Case};
@@ -147,12 +148,12 @@ pub struct AddrInfo {
     pub prefix: Option<Prefix>,
     /// Origin AS.
     pub asn: Option<u64>,
-    /// AS organisation.
-    pub org: Option<String>,
-    /// Country.
-    pub country: Option<String>,
-    /// Snapshot digest.
-    pub snapshot: Option<String>,
+    /// AS organisation (shared with every address of the same one).
+    pub org: Option<Arc<str>>,
+    /// Country (shared).
+    pub country: Option<Arc<str>>,
+    /// Snapshot digest (shared).
+    pub snapshot: Option<Arc<str>>,
 }
 
 /// Every address the case's enrichment tables know, later snapshots winning
@@ -185,7 +186,9 @@ pub struct ConnRow {
     pub orig_h: IpAddr,
     /// Responder.
     pub resp_h: IpAddr,
-    /// Bytes both ways (missing counts as 0).
+    /// Bytes both ways: payload bytes where the row has them (Zeek, pcap), else IP-level
+    /// bytes (NetFlow/IPFIX and Suricata flows have only those); a missing direction
+    /// counts as 0.
     pub bytes: u64,
 }
 
@@ -197,7 +200,15 @@ pub fn connections(case: &Case) -> Result<(Vec<ConnRow>, u64), BlockError> {
     for file in case.table_files("conns")? {
         // The five columns needed (typed column reads): collateral is measured over
         // every connection of the case.
-        let names = ["record", "orig_h", "resp_h", "orig_bytes", "resp_bytes"];
+        let names = [
+            "record",
+            "orig_h",
+            "resp_h",
+            "orig_bytes",
+            "resp_bytes",
+            "orig_ip_bytes",
+            "resp_ip_bytes",
+        ];
         scan_columns(&file, &names, |meta, batch| {
             for row in 0..batch.rows() {
                 let id = match (&meta.evidence, batch.int(0, row)) {
@@ -205,18 +216,17 @@ pub fn connections(case: &Case) -> Result<(Vec<ConnRow>, u64), BlockError> {
                     _ => None,
                 };
                 let ip = |col: usize| batch.text(col, row).and_then(|s| s.parse::<IpAddr>().ok());
-                let n = |col: usize| {
-                    batch
-                        .int(col, row)
-                        .and_then(|v| u64::try_from(v).ok())
-                        .unwrap_or(0)
+                let n = |col: usize| batch.int(col, row).and_then(|v| u64::try_from(v).ok());
+                let both = |a: usize, b: usize| match (n(a), n(b)) {
+                    (None, None) => None,
+                    (x, y) => Some(x.unwrap_or(0).saturating_add(y.unwrap_or(0))),
                 };
                 match (id, ip(1), ip(2)) {
                     (Some(id), Some(o), Some(r)) => out.push(ConnRow {
                         id,
                         orig_h: o,
                         resp_h: r,
-                        bytes: n(3).saturating_add(n(4)),
+                        bytes: both(3, 4).or_else(|| both(5, 6)).unwrap_or(0),
                     }),
                     _ => skipped += 1,
                 }
@@ -225,4 +235,62 @@ pub fn connections(case: &Case) -> Result<(Vec<ConnRow>, u64), BlockError> {
         })?;
     }
     Ok((out, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use relaytrace_store::tables::scan_rows;
+    use relaytrace_store::IngestOptions;
+
+    use super::*;
+
+    fn demo(name: &str) -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../demo")).join(name)
+    }
+
+    /// A connection's bytes are its payload bytes where the source has them (Zeek) and
+    /// its IP-level bytes where it has only those (NetFlow): flow records must not
+    /// count as empty connections in the collateral.
+    #[test]
+    fn bytes_come_from_payload_or_else_ip_level_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = Case::init(&dir.path().join("case"), "t").unwrap();
+        let mut read = relaytrace_ingest::ReadOptions::default();
+        for input in ["victim-edge.conn.log", "testbed-relay1.netflow-v9.pcap"] {
+            case.ingest(&demo(input), &IngestOptions::default(), &mut read)
+                .unwrap();
+        }
+        let (rows, skipped) = connections(&case).unwrap();
+        assert_eq!(skipped, 0);
+        let mut want = BTreeMap::new();
+        for file in case.table_files("conns").unwrap() {
+            scan_rows(&file, |row| {
+                let get = |k: &str| {
+                    row.iter()
+                        .find(|(n, _)| n == k)
+                        .and_then(|(_, v)| v.as_u64())
+                };
+                let id = row.iter().find(|(n, _)| n == "id").unwrap().1.clone();
+                let payload = get("orig_bytes").or(get("resp_bytes")).is_some();
+                let sum = |a: &str, b: &str| get(a).unwrap_or(0) + get(b).unwrap_or(0);
+                let bytes = if payload {
+                    sum("orig_bytes", "resp_bytes")
+                } else {
+                    sum("orig_ip_bytes", "resp_ip_bytes")
+                };
+                want.insert(id.as_str().unwrap().to_string(), (payload, bytes));
+                true
+            })
+            .unwrap();
+        }
+        assert_eq!(rows.len(), want.len());
+        let flow_records = want.values().filter(|(payload, _)| !payload).count();
+        assert!(flow_records > 10, "{flow_records} NetFlow rows");
+        for r in &rows {
+            assert_eq!(r.bytes, want[&r.id].1, "{}", r.id);
+        }
+        assert!(rows.iter().filter(|r| !want[&r.id].0).all(|r| r.bytes > 0));
+    }
 }

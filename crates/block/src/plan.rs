@@ -397,7 +397,7 @@ pub fn build(inp: &PlanInputs<'_>) -> Plan {
                     net_prefixes.entry(p).or_insert((
                         format!("enrichment snapshot {snap} (covering prefix of {ip})"),
                         i.asn,
-                        i.country.clone(),
+                        i.country.as_deref().map(str::to_string),
                     ));
                 }
                 if let Some(a) = i.asn {
@@ -472,7 +472,7 @@ pub fn build(inp: &PlanInputs<'_>) -> Plan {
             .info
             .values()
             .find(|i| i.asn == Some(*asn))
-            .and_then(|i| i.country.clone());
+            .and_then(|i| i.country.as_deref().map(str::to_string));
         cands.push(Candidate {
             kind: TargetKind::OriginAsn,
             target: format!("AS{asn}"),

@@ -2,29 +2,33 @@
 //! `relaytrace enrich`): what each address's snapshot said. Trace labels hops with it,
 //! block expands origins to their networks with it; one reader serves both.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::error::{IoContext, StoreError};
 use crate::Case;
 
-/// What one enrichment table line says of an address.
+/// What one enrichment table line says of an address. The texts are shared between
+/// the addresses that have the same one (every address names the same snapshot; many
+/// share a prefix, an organisation, a country): a case of millions of addresses holds
+/// each distinct text once instead of once per address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnrichRow {
     /// The covering prefix the snapshot gave, as text (e.g. `175.45.176.0/22`).
-    pub prefix: Option<String>,
+    pub prefix: Option<Arc<str>>,
     /// Origin AS number.
     pub asn: Option<u64>,
     /// AS organisation.
-    pub org: Option<String>,
+    pub org: Option<Arc<str>>,
     /// Country code.
-    pub country: Option<String>,
+    pub country: Option<Arc<str>>,
     /// Digest of the snapshot that said it.
-    pub snapshot: Option<String>,
+    pub snapshot: Option<Arc<str>>,
 }
 
 /// Reads every enrichment table the ledger names, in ledger order, so that a later
@@ -33,6 +37,7 @@ pub struct EnrichRow {
 /// skipped (it cannot be attached to anything).
 pub fn read_enrichment(case: &Case) -> Result<BTreeMap<IpAddr, EnrichRow>, StoreError> {
     let mut out = BTreeMap::new();
+    let mut texts: HashSet<Arc<str>> = HashSet::new();
     for path in case.table_files("enrich")? {
         let file = File::open(&path).at(&path)?;
         for (n, line) in BufReader::new(file).lines().enumerate() {
@@ -53,7 +58,17 @@ pub fn read_enrichment(case: &Case) -> Result<BTreeMap<IpAddr, EnrichRow>, Store
             else {
                 continue;
             };
-            let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+            let mut s = |k: &str| {
+                let t = v.get(k).and_then(Value::as_str)?;
+                Some(match texts.get(t) {
+                    Some(shared) => Arc::clone(shared),
+                    None => {
+                        let shared: Arc<str> = Arc::from(t);
+                        texts.insert(Arc::clone(&shared));
+                        shared
+                    }
+                })
+            };
             out.insert(
                 addr,
                 EnrichRow {

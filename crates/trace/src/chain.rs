@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
@@ -27,12 +28,12 @@ pub const MAX_DEPTH: usize = 8;
 pub struct HostInfo {
     /// Origin AS number.
     pub asn: Option<u64>,
-    /// AS organisation.
-    pub org: Option<String>,
-    /// Country code.
-    pub country: Option<String>,
-    /// Digest of the snapshot that said it.
-    pub snapshot: Option<String>,
+    /// AS organisation (shared with every address of the same one).
+    pub org: Option<Arc<str>>,
+    /// Country code (shared).
+    pub country: Option<Arc<str>>,
+    /// Digest of the snapshot that said it (shared).
+    pub snapshot: Option<Arc<str>>,
 }
 
 /// Role of a hop.
