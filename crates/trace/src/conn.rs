@@ -409,10 +409,11 @@ pub fn pair_one_way(mut obs: Vec<Observation>, tolerance_ns: i64) -> Vec<Observa
     // in start order, paired greedily. No map of groups, no second copy of the records:
     // a map of one vector per socket pair, with the records cloned out of it, took
     // 2.5 GB and 7 s of CPU for a case of 2 M one-way NetFlow records.
-    let group = |o: &Observation| {
+    // Borrowed, not cloned: the sort compares groups some 40 M times for 2 M records.
+    fn group(o: &Observation) -> (&str, &str, (IpAddr, u16), (IpAddr, u16)) {
         let (x, y) = ((o.orig_h, o.orig_p), (o.resp_h, o.resp_p));
-        (o.vantage.clone(), o.proto.clone(), x.min(y), x.max(y))
-    };
+        (&o.vantage, &o.proto, x.min(y), x.max(y))
+    }
     obs.sort_unstable_by(|a, b| match (a.one_way, b.one_way) {
         (false, false) => std::cmp::Ordering::Equal,
         (true, true) => group(a)
