@@ -15,6 +15,19 @@ fn ok(args: &[&str]) -> String {
     t
 }
 
+/// Installs a snapshot of the enrich crate's fixtures into `data`: the AS table, and
+/// the country table too when `country`.
+fn install_fixture_data(data: &str, country: bool) {
+    let asn = repo("crates/enrich/tests/fixtures/asn.csv");
+    let countries = repo("crates/enrich/tests/fixtures/country.csv");
+    let mut args = vec!["data", "update", "--data-dir", data, "--no-defaults"];
+    args.extend(["--asn-csv", &asn]);
+    if country {
+        args.extend(["--country-csv", &countries]);
+    }
+    ok(&args);
+}
+
 fn enrich_files(case: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(case.join("tables/enrich"))
         .unwrap()
@@ -126,16 +139,7 @@ fn ingest_enriches_the_case_when_a_snapshot_is_installed() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let data = data.to_str().unwrap();
-    let asn = repo("crates/enrich/tests/fixtures/asn.csv");
-    ok(&[
-        "data",
-        "update",
-        "--data-dir",
-        data,
-        "--no-defaults",
-        "--asn-csv",
-        &asn,
-    ]);
+    install_fixture_data(data, false);
     let input = repo("demo/relay-isp.eve.json");
     for (name, extra) in [("auto", None), ("off", Some("--no-enrich"))] {
         let case = tmp.path().join(name);
@@ -151,4 +155,125 @@ fn ingest_enriches_the_case_when_a_snapshot_is_installed() {
         let (_, verified) = (0, ok(&["case", "verify", case]));
         assert!(verified.starts_with("OK"), "{verified}");
     }
+}
+
+/// The distinct `addr` values of an enrichment table.
+fn table_addrs(path: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["addr"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// The `enrich` ledger entries of a case, as JSON.
+fn enrich_entries(case: &str) -> Vec<serde_json::Value> {
+    ok(&["case", "log", case, "--format", "json"])
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == "enrich")
+        .collect()
+}
+
+#[test]
+fn each_ingest_enriches_only_the_addresses_not_yet_enriched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let data = data.to_str().unwrap();
+    install_fixture_data(data, false);
+    let case = tmp.path().join("case");
+    let c = case.to_str().unwrap();
+    ok(&["case", "init", c]);
+    let addrs_of_case = || -> std::collections::BTreeSet<String> {
+        ok(&["conns", "--case", c, "--format", "jsonl"])
+            .lines()
+            .flat_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                [v["orig_h"].to_string(), v["resp_h"].to_string()]
+            })
+            .map(|s| s.trim_matches('"').to_string())
+            .collect()
+    };
+
+    // First input: one table with every address.
+    let edge = repo("demo/victim-edge.conn.log");
+    ok(&["ingest", "--case", c, "--data-dir", data, &edge]);
+    let first_addrs = addrs_of_case();
+    let files = enrich_files(&case);
+    assert_eq!(files.len(), 1);
+    assert_eq!(table_addrs(&files[0]), first_addrs);
+
+    // Second input: a table of its new addresses only.
+    let eve = repo("demo/relay-isp.eve.json");
+    let out = ok(&["ingest", "--case", c, "--data-dir", data, &eve]);
+    let all_addrs = addrs_of_case();
+    let new_addrs: std::collections::BTreeSet<String> =
+        all_addrs.difference(&first_addrs).cloned().collect();
+    assert!(!new_addrs.is_empty(), "the fixture must add addresses");
+    let files2 = enrich_files(&case);
+    assert_eq!(files2.len(), 2, "{out}");
+    let second = files2.iter().find(|f| !files.contains(f)).unwrap();
+    assert_eq!(table_addrs(second), new_addrs);
+    assert!(
+        out.contains(&format!("{} addresses of the case in all", all_addrs.len())),
+        "{out}"
+    );
+    let entries = enrich_entries(c);
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[1]["addresses"], new_addrs.len());
+    assert_eq!(entries[1]["case_addresses"], all_addrs.len());
+    assert_eq!(entries[1]["conns_tables"].as_array().unwrap().len(), 1);
+
+    // New content, no new address (another uid): nothing added, no entry.
+    let text = std::fs::read_to_string(&edge).unwrap();
+    let changed: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with('#') || l.is_empty() {
+                return l.to_string();
+            }
+            let mut f: Vec<&str> = l.split('\t').collect();
+            let uid = format!("{}x", f[1]);
+            f[1] = &uid;
+            f.join("\t")
+        })
+        .collect();
+    let copy = tmp.path().join("edge-copy.conn.log");
+    std::fs::write(&copy, changed.join("\n") + "\n").unwrap();
+    let out = ok(&[
+        "ingest",
+        "--case",
+        c,
+        "--data-dir",
+        data,
+        copy.to_str().unwrap(),
+    ]);
+    assert!(out.contains("already enriched"), "{out}");
+    assert_eq!(enrich_files(&case).len(), 2);
+    assert_eq!(enrich_entries(c).len(), 2);
+
+    // Another snapshot answers for every address again, and so does going back to the
+    // first one (its answers must be the newest again).
+    let digest1 = entries[0]["snapshot"].as_str().unwrap().to_string();
+    install_fixture_data(data, true);
+    ok(&["enrich", "--case", c, "--data-dir", data]);
+    let snap1 = Path::new(data)
+        .join("snapshots")
+        .join(format!("{digest1}.rtsnap"));
+    assert!(snap1.exists(), "{}", snap1.display());
+    let out = ok(&["enrich", "--case", c, "--snapshot", snap1.to_str().unwrap()]);
+    assert!(out.starts_with("enriched"), "{out}");
+    let entries = enrich_entries(c);
+    assert_eq!(entries.len(), 4);
+    for e in &entries[2..] {
+        assert_eq!(e["addresses"], all_addrs.len(), "{e}");
+    }
+    assert_eq!(entries[3]["snapshot"], digest1.as_str());
+    let newest = case.join(entries[3]["outputs"][0]["path"].as_str().unwrap());
+    assert_eq!(table_addrs(&newest), all_addrs);
+    let verify = ok(&["case", "verify", c]);
+    assert!(verify.starts_with("OK"), "{verify}");
 }

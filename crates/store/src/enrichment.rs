@@ -2,13 +2,14 @@
 //! `relaytrace enrich`): what each address's snapshot said. Trace labels hops with it,
 //! block expands origins to their networks with it; one reader serves both.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde::Deserialize;
 
 use crate::error::{IoContext, StoreError};
 use crate::Case;
@@ -31,52 +32,73 @@ pub struct EnrichRow {
     pub snapshot: Option<Arc<str>>,
 }
 
+/// The fields of a table line that readers use; any others are ignored. Texts borrow
+/// from the line unless it escapes them.
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(borrow, default)]
+    addr: Option<Cow<'a, str>>,
+    #[serde(default)]
+    asn: Option<u64>,
+    #[serde(borrow, default)]
+    prefix: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    org: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    country: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    snapshot: Option<Cow<'a, str>>,
+}
+
 /// Reads every enrichment table the ledger names, in ledger order, so that a later
 /// snapshot's answer replaces an earlier one. No table: an empty map. A line that is
-/// not JSON is an error naming the file and line; a line without a usable `addr` is
-/// skipped (it cannot be attached to anything).
+/// not a JSON object of the table's fields is an error naming the file and line; a
+/// line without a usable `addr` is skipped (it cannot be attached to anything).
 pub fn read_enrichment(case: &Case) -> Result<BTreeMap<IpAddr, EnrichRow>, StoreError> {
     let mut out = BTreeMap::new();
     let mut texts: HashSet<Arc<str>> = HashSet::new();
+    let mut share = |t: Option<Cow<'_, str>>| -> Option<Arc<str>> {
+        let t = t?;
+        Some(match texts.get(t.as_ref()) {
+            Some(shared) => Arc::clone(shared),
+            None => {
+                let shared: Arc<str> = Arc::from(t.as_ref());
+                texts.insert(Arc::clone(&shared));
+                shared
+            }
+        })
+    };
     for path in case.table_files("enrich")? {
         let file = File::open(&path).at(&path)?;
-        for (n, line) in BufReader::new(file).lines().enumerate() {
-            let line = line.at(&path)?;
+        let mut reader = BufReader::with_capacity(1 << 16, file);
+        let mut line = String::new();
+        let mut n = 0u64;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).at(&path)? == 0 {
+                break;
+            }
+            n += 1;
             if line.trim().is_empty() {
                 continue;
             }
-            let v: Value =
+            let v: Line<'_> =
                 serde_json::from_str(&line).map_err(|source| StoreError::BadEnrichLine {
                     path: path.clone(),
-                    line: n as u64 + 1,
+                    line: n,
                     source,
                 })?;
-            let Some(addr) = v
-                .get("addr")
-                .and_then(Value::as_str)
-                .and_then(|a| a.parse::<IpAddr>().ok())
-            else {
+            let Some(addr) = v.addr.as_deref().and_then(|a| a.parse::<IpAddr>().ok()) else {
                 continue;
-            };
-            let mut s = |k: &str| {
-                let t = v.get(k).and_then(Value::as_str)?;
-                Some(match texts.get(t) {
-                    Some(shared) => Arc::clone(shared),
-                    None => {
-                        let shared: Arc<str> = Arc::from(t);
-                        texts.insert(Arc::clone(&shared));
-                        shared
-                    }
-                })
             };
             out.insert(
                 addr,
                 EnrichRow {
-                    prefix: s("prefix"),
-                    asn: v.get("asn").and_then(Value::as_u64),
-                    org: s("org"),
-                    country: s("country"),
-                    snapshot: s("snapshot"),
+                    prefix: share(v.prefix),
+                    asn: v.asn,
+                    org: share(v.org),
+                    country: share(v.country),
+                    snapshot: share(v.snapshot),
                 },
             );
         }

@@ -125,10 +125,16 @@ pub fn run(cmd: CaseCommand) -> Result<ExitCode> {
                             }
                             "init" => format!("case {:?}", e.str_field("name").unwrap_or("")),
                             "enrich" => format!(
-                                "snapshot {}: {} addresses, {} unknown",
+                                "snapshot {}: {} addresses{}, {} unknown",
                                 e.str_field("snapshot")
                                     .map_or("?", |d| &d[..d.len().min(16)]),
                                 e.body.get("addresses").cloned().unwrap_or_default(),
+                                // Incremental runs (new addresses only) say the total.
+                                e.body
+                                    .get("case_addresses")
+                                    .filter(|t| Some(*t) != e.body.get("addresses"))
+                                    .map(|t| format!(" new ({t} in the case)"))
+                                    .unwrap_or_default(),
                                 e.body.get("unknown").cloned().unwrap_or_default()
                             ),
                             "trace" => format!(

@@ -15,9 +15,12 @@ use super::data::DataDirArg;
 #[command(
     after_help = "Writes tables/enrich/<snapshot>-<content>.jsonl: one JSON object per \
 distinct address of the case's connections (orig_h and resp_h) with prefix, asn, org, country, \
-upstreams, asn_source and the snapshot digest, and records it in the ledger. Re-running with a \
-new snapshot adds a new table and ledger entry; earlier ones stay. Re-running with the same \
-snapshot on unchanged connections adds nothing.\n\n\
+upstreams, asn_source and the snapshot digest, and records it in the ledger. Incremental: a \
+run looks up only the addresses this snapshot has not answered for yet (those of connections \
+ingested since its last run), so the enrichment after each ingest costs what the new input \
+brings. Re-running with the same snapshot on unchanged connections adds nothing. A new \
+snapshot (or going back to an older one) answers for every address again in a new table; \
+earlier tables stay, and readers take the newest answer.\n\n\
 Example:\n  relaytrace enrich --case ./sony-case"
 )]
 pub struct EnrichArgs {
