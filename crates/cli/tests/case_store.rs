@@ -250,9 +250,7 @@ fn sigkill_mid_ingest_leaves_a_verifiable_case_and_rerun_completes() {
 fn netflow_templates_carry_across_the_files_of_one_ingest() {
     let dir = tempfile::tempdir().unwrap();
     let case = new_case(dir.path());
-    let nf = corpus("netflow/logstash-codec-netflow");
-    let tpl = nf.join("netflow9_test_cisco_asa_1_tpl.dat");
-    let data = nf.join("netflow9_test_cisco_asa_1_data.dat");
+    let (tpl, data) = asa_template_and_data();
     // Data alone: its template is unknown, so every record is rejected, and the
     // reason names the template.
     let alone = dir.path().join("alone");
@@ -285,9 +283,7 @@ fn netflow_templates_carry_across_the_files_of_one_ingest() {
 fn netflow_templates_from_an_earlier_run_of_the_same_vantage_are_used_and_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let case = new_case(dir.path());
-    let nf = corpus("netflow/logstash-codec-netflow");
-    let tpl = nf.join("netflow9_test_cisco_asa_1_tpl.dat");
-    let data = nf.join("netflow9_test_cisco_asa_1_data.dat");
+    let (tpl, data) = asa_template_and_data();
     assert!(ingest(&case, "relay-isp", &tpl).status.success());
     // Another vantage's exporter is another exporter: its templates do not apply.
     let o = ingest(&case, "elsewhere", &data);
@@ -311,6 +307,121 @@ fn netflow_templates_from_an_earlier_run_of_the_same_vantage_are_used_and_record
         entries[2]["templates_from"],
         serde_json::json!([tpl_digest])
     );
+}
+
+/// A NetFlow ingest keeps its template cache in the case, and a later run of the
+/// vantage starts from it instead of reading the earlier export files again: the data
+/// file decodes with the template file's evidence gone. A saved cache that does not
+/// match the ledger is refused, by name.
+#[test]
+fn a_later_netflow_run_starts_from_the_saved_templates_not_from_the_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    let (tpl, data) = asa_template_and_data();
+    assert!(ingest(&case, "relay-isp", &tpl).status.success());
+    let entry = last_entry(&case);
+    let outputs = entry["outputs"].as_array().unwrap();
+    let saved = outputs
+        .iter()
+        .find(|o| o["table"] == "netflow-templates")
+        .unwrap_or_else(|| panic!("no saved templates: {entry}"));
+    let saved_path = Path::new(&case).join(saved["path"].as_str().unwrap());
+    let state: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&saved_path).unwrap()).unwrap();
+    assert_eq!(state["vantage"], "relay-isp");
+    assert_eq!(state["sources"], serde_json::json!([entry["evidence"]]));
+    assert!(!state["cache"]["exporters"].as_array().unwrap().is_empty());
+
+    // The template file's evidence is not read again (here: not there at all).
+    let tpl_evidence = Path::new(&case)
+        .join("evidence")
+        .join(entry["evidence"].as_str().unwrap());
+    let kept = fs::read(&tpl_evidence).unwrap();
+    fs::remove_file(&tpl_evidence).unwrap();
+    let o = ingest(&case, "relay-isp", &data);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(count_conns(&case) > 0, "{}", text(&o));
+    assert_eq!(
+        last_entry(&case)["templates_from"],
+        serde_json::json!([entry["evidence"]])
+    );
+    fs::write(&tpl_evidence, kept).unwrap();
+    let (ok, v) = verify_json(&case);
+    assert!(ok, "{v:#}");
+
+    // An altered saved cache is refused with its name, never used.
+    let newest = last_entry(&case)["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["table"] == "netflow-templates")
+        .map(|o| Path::new(&case).join(o["path"].as_str().unwrap()))
+        .unwrap();
+    flip_byte(&newest);
+    let other = corpus("netflow/logstash-codec-netflow/netflow9_test_cisco_asa_2_data.dat");
+    let o = ingest(&case, "relay-isp", &other);
+    assert!(!o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("netflow-templates") && t.contains("SHA-256"),
+        "{t}"
+    );
+}
+
+/// A case whose NetFlow ingest predates saved template caches (its ledger entry names
+/// no `netflow-templates` output) still lends its templates: the evidence is replayed.
+#[test]
+fn netflow_templates_of_an_entry_without_a_saved_cache_are_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    let (tpl, data) = asa_template_and_data();
+    // The entry an earlier version wrote: evidence and counts, no saved cache.
+    let store = relaytrace_store::Case::open(Path::new(&case)).unwrap();
+    let bytes = fs::read(&tpl).unwrap();
+    let digest = relaytrace_store::digest::sha256_hex(&bytes);
+    fs::write(store.evidence_path(&digest), &bytes).unwrap();
+    let mut fields = serde_json::Map::new();
+    for (k, v) in [
+        ("evidence", serde_json::json!(digest)),
+        ("bytes", serde_json::json!(bytes.len())),
+        ("format", serde_json::json!("netflow")),
+        ("vantage", serde_json::json!("relay-isp")),
+        (
+            "input_name",
+            serde_json::json!("netflow9_test_cisco_asa_1_tpl.dat"),
+        ),
+        (
+            "counts",
+            serde_json::json!({"read": 0, "rejected": 0, "templates": 1}),
+        ),
+        ("outputs", serde_json::json!([])),
+    ] {
+        fields.insert(k.into(), v);
+    }
+    store.ledger().append("ingest", fields).unwrap();
+    let o = ingest(&case, "relay-isp", &data);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(count_conns(&case) > 0, "{}", text(&o));
+    assert_eq!(
+        last_entry(&case)["templates_from"],
+        serde_json::json!([digest])
+    );
+}
+
+/// A Cisco ASA template file and the data file that needs it (the corpus's).
+fn asa_template_and_data() -> (PathBuf, PathBuf) {
+    let nf = corpus("netflow/logstash-codec-netflow");
+    (
+        nf.join("netflow9_test_cisco_asa_1_tpl.dat"),
+        nf.join("netflow9_test_cisco_asa_1_data.dat"),
+    )
+}
+
+/// The newest ledger entry of a case, as JSON.
+fn last_entry(case: &str) -> serde_json::Value {
+    let log = run(&["case", "log", case, "--format", "json"]);
+    let text = String::from_utf8_lossy(&log.stdout).into_owned();
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
 }
 
 /// Listings print as they read: filters and limits hold, every row is printed once,

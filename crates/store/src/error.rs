@@ -34,6 +34,15 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A saved NetFlow template cache (`tables/netflow-templates/*.json`) cannot be
+    /// used.
+    #[error("{path}: saved NetFlow templates: {reason}")]
+    BadTemplates {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A line of an enrichment table is not the JSON object `enrich` writes.
     #[error("{path}: line {line}: {source}")]
     BadEnrichLine {

@@ -13,9 +13,13 @@ use relaytrace_model::{Conn, Event, Location, PacketTimeline, Rejection};
 use serde_json::{json, Map, Value};
 
 use crate::case::Case;
-use crate::digest::{file_sha256, CopyingReader};
+use crate::digest::{file_sha256, sha256_hex, CopyingReader};
 use crate::error::{IoContext, StoreError};
 use crate::tables::{ConnWriter, EventWriter, PacketWriter};
+
+/// The ledger's table name for saved NetFlow template caches
+/// (`tables/netflow-templates/<evidence16>.json`).
+const TEMPLATES_TABLE: &str = "netflow-templates";
 
 /// How many rejections an outcome keeps in memory for display; all of them are in
 /// the rejects table.
@@ -135,16 +139,42 @@ impl Sink for TableSink<'_> {
 
 impl Case {
     /// Loads the NetFlow templates of raw NetFlow evidence ingested earlier from the
-    /// same vantage (in ledger order) into `read_options`, so a data file can follow
-    /// its template file across separate `ingest` runs. Each file is replayed once
-    /// per run; its records were counted when it was first ingested.
+    /// same vantage into `read_options`, so a data file can follow its template file
+    /// across separate `ingest` runs. Each such ingest keeps the template cache as it
+    /// left it (`tables/netflow-templates/<evidence16>.json`, an output of its ledger
+    /// entry): the newest one of the vantage is loaded, after its SHA-256 is checked
+    /// against the ledger. Only evidence ingested after it without one (by a version
+    /// before these files) is replayed, in ledger order; before, every earlier export
+    /// file of the vantage was read again at every run, so a case fed one file at a
+    /// time paid for all of them each time. Each file is replayed once per run; its
+    /// records were counted when it was first ingested.
     fn replay_netflow_templates(
         &self,
         entries: &[crate::LedgerEntry],
         vantage: &str,
         read_options: &mut ReadOptions,
     ) -> Result<(), StoreError> {
-        for e in entries {
+        let of_vantage = |e: &crate::LedgerEntry| {
+            e.kind() == "ingest"
+                && e.str_field("format") == Some(Format::NetflowPayloads.as_str())
+                && e.str_field("vantage") == Some(vantage)
+        };
+        let saved = entries.iter().enumerate().rev().find_map(|(i, e)| {
+            if !of_vantage(e) {
+                return None;
+            }
+            let outputs = e.body.get("outputs").and_then(Value::as_array)?;
+            outputs
+                .iter()
+                .find(|o| o.get("table").and_then(Value::as_str) == Some(TEMPLATES_TABLE))
+                .map(|o| (i, o.clone()))
+        });
+        let mut start = 0;
+        if let Some((i, out)) = saved {
+            start = i + 1;
+            self.load_saved_templates(&out, read_options)?;
+        }
+        for e in &entries[start..] {
             let Some(digest) = e.str_field("evidence") else {
                 continue;
             };
@@ -154,9 +184,7 @@ impl Case {
                 .and_then(|c| c.get("templates"))
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
-            if e.kind() != "ingest"
-                || e.str_field("format") != Some(Format::NetflowPayloads.as_str())
-                || e.str_field("vantage") != Some(vantage)
+            if !of_vantage(e)
                 || learned == 0
                 || read_options
                     .netflow_template_sources
@@ -180,6 +208,44 @@ impl Case {
                 .netflow_template_sources
                 .push(digest.to_string());
         }
+        Ok(())
+    }
+
+    /// Replaces the run's template cache with a saved one (a ledger output `out` of
+    /// table [`TEMPLATES_TABLE`]), unless the run already holds every source it was
+    /// built from (an earlier file of this run wrote it).
+    fn load_saved_templates(
+        &self,
+        out: &Value,
+        read_options: &mut ReadOptions,
+    ) -> Result<(), StoreError> {
+        let rel = out.get("path").and_then(Value::as_str).unwrap_or_default();
+        let path = self.root().join(rel);
+        let bytes = fs::read(&path).at(&path)?;
+        let bad = |reason: String| StoreError::BadTemplates {
+            path: path.clone(),
+            reason,
+        };
+        if out.get("sha256").and_then(Value::as_str) != Some(&sha256_hex(&bytes)) {
+            return Err(bad(
+                "its SHA-256 is not the one the ledger holds (altered? `relaytrace case verify` names what changed)".into(),
+            ));
+        }
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        let sources: Vec<String> = v
+            .get("sources")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad("no \"sources\" list".into()))?
+            .iter()
+            .filter_map(|d| d.as_str().map(str::to_string))
+            .collect();
+        let held = &read_options.netflow_template_sources;
+        if !sources.is_empty() && sources.iter().all(|d| held.contains(d)) {
+            return Ok(());
+        }
+        read_options.netflow_templates =
+            relaytrace_ingest::netflow::TemplateCache::from_json(&v["cache"]).map_err(bad)?;
+        read_options.netflow_template_sources = sources;
         Ok(())
     }
 
@@ -331,6 +397,26 @@ impl Case {
         // 3. Finish tables, move them into place.
         let mut outputs = Vec::new();
         let mut finished: Vec<(&str, PathBuf, String)> = Vec::new();
+        if format == Format::NetflowPayloads {
+            if summary.templates > 0 {
+                read_options.netflow_template_sources.push(evidence.clone());
+            }
+            if !read_options.netflow_templates.is_blank() {
+                // The template cache as this input left it, for the next run.
+                let state = json!({
+                    "vantage": options.vantage,
+                    "sources": read_options.netflow_template_sources,
+                    "cache": read_options.netflow_templates.to_json(),
+                });
+                let path = sink.tmp(TEMPLATES_TABLE, "json");
+                let mut bytes = serde_json::to_vec(&state).expect("JSON values serialise");
+                bytes.push(b'\n');
+                let mut f = File::create(&path).at(&path)?;
+                f.write_all(&bytes).at(&path)?;
+                f.sync_all().at(&path)?;
+                finished.push((TEMPLATES_TABLE, path, sha256_hex(&bytes)));
+            }
+        }
         if let Some(w) = sink.conns.take() {
             let (_, digest) = w.finish(&evidence)?;
             finished.push(("conns", sink.tmp("conns", "parquet"), digest));
@@ -353,10 +439,10 @@ impl Case {
         }
         outcome.rejections = std::mem::take(&mut sink.sample);
         for (table, tmp, digest) in finished {
-            let ext = if table == "rejects" {
-                "jsonl"
-            } else {
-                "parquet"
+            let ext = match table {
+                "rejects" => "jsonl",
+                TEMPLATES_TABLE => "json",
+                _ => "parquet",
             };
             let rel = format!("tables/{table}/{stem}.{ext}");
             let dest = self.root().join(&rel);
@@ -377,7 +463,6 @@ impl Case {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         fields.insert("input_name".into(), Value::String(name));
-        let evidence_for_sources = evidence.clone();
         fields.insert("evidence".into(), Value::String(evidence));
         fields.insert("bytes".into(), Value::from(bytes));
         fields.insert("format".into(), Value::String(format.as_str().into()));
@@ -401,11 +486,6 @@ impl Case {
                 "templates_from".into(),
                 Value::Array(templates_from.into_iter().map(Value::String).collect()),
             );
-        }
-        if format == Format::NetflowPayloads && summary.templates > 0 {
-            read_options
-                .netflow_template_sources
-                .push(evidence_for_sources.clone());
         }
         self.ledger().append("ingest", fields)?;
         fs::remove_dir_all(&tmp_dir).at(&tmp_dir)?;

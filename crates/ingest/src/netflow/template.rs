@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use serde_json::{json, Value};
+
 use super::cursor::Cursor;
 
 /// Field length meaning "variable length, prefixed in the record" (RFC 7011 §7).
@@ -221,6 +223,100 @@ impl TemplateCache {
             .system_init_ms
     }
 
+    /// The cache as JSON, for the case store to keep between `ingest` runs instead of
+    /// re-reading every earlier export file to learn its templates again:
+    /// `{"exporters": [{"version", "domain", "system_init_ms", "templates": [{"id",
+    /// "options", "fields": [[ie, pen, len, scope], ...]}]}]}`, exporters and templates
+    /// sorted, so equal caches give equal text.
+    pub fn to_json(&self) -> Value {
+        let mut keys: Vec<&ExporterKey> = self.exporters.keys().collect();
+        keys.sort_by_key(|k| (k.version, k.domain));
+        let exporters: Vec<Value> = keys
+            .into_iter()
+            .map(|k| {
+                let e = &self.exporters[k];
+                let mut ids: Vec<&u16> = e.templates.keys().collect();
+                ids.sort();
+                let templates: Vec<Value> = ids
+                    .into_iter()
+                    .map(|id| {
+                        let t = &e.templates[id];
+                        let fields: Vec<Value> = t
+                            .fields
+                            .iter()
+                            .map(|f| json!([f.ie, f.pen, f.len, f.scope]))
+                            .collect();
+                        json!({ "id": id, "options": t.options, "fields": fields })
+                    })
+                    .collect();
+                json!({
+                    "version": k.version,
+                    "domain": k.domain,
+                    "system_init_ms": e.system_init_ms,
+                    "templates": templates,
+                })
+            })
+            .collect();
+        json!({ "exporters": exporters })
+    }
+
+    /// Reads what [`TemplateCache::to_json`] wrote, under the same bounds as templates
+    /// read from the wire; the error says which value is wrong.
+    pub fn from_json(v: &Value) -> Result<TemplateCache, String> {
+        fn num<T: TryFrom<u64>>(v: &Value, what: &str) -> Result<T, String> {
+            v.as_u64()
+                .and_then(|n| T::try_from(n).ok())
+                .ok_or_else(|| format!("{what}: {v} is not a valid number"))
+        }
+        let mut cache = TemplateCache::default();
+        let exporters = v
+            .get("exporters")
+            .and_then(Value::as_array)
+            .ok_or("no \"exporters\" list")?;
+        for e in exporters {
+            let version: u16 = num(&e["version"], "version")?;
+            let domain: u32 = num(&e["domain"], "domain")?;
+            let exporter = cache
+                .exporter_mut(version, domain)
+                .map_err(CacheFull::reason)?;
+            exporter.system_init_ms = match &e["system_init_ms"] {
+                Value::Null => None,
+                ms => Some(
+                    ms.as_i64()
+                        .ok_or_else(|| format!("system_init_ms: {ms} is not an integer"))?,
+                ),
+            };
+            let templates = e["templates"].as_array().ok_or("no \"templates\" list")?;
+            for t in templates {
+                let id: u16 = num(&t["id"], "template id")?;
+                let options = t["options"].as_bool().ok_or("options: not a boolean")?;
+                let mut fields = Vec::new();
+                for f in t["fields"].as_array().ok_or("no \"fields\" list")? {
+                    let pen = match &f[1] {
+                        Value::Null => None,
+                        p => Some(num(p, "enterprise number")?),
+                    };
+                    fields.push(FieldSpec {
+                        ie: num(&f[0], "information element")?,
+                        pen,
+                        len: num(&f[2], "field length")?,
+                        scope: f[3].as_bool().ok_or("scope: not a boolean")?,
+                    });
+                }
+                cache
+                    .insert(version, domain, id, Template { fields, options })
+                    .map_err(CacheFull::reason)?;
+            }
+        }
+        cache.stored = 0;
+        Ok(cache)
+    }
+
+    /// True when the cache holds nothing an exporter said (no exporter seen).
+    pub fn is_blank(&self) -> bool {
+        self.exporters.is_empty()
+    }
+
     fn exporter_mut(&mut self, version: u16, domain: u32) -> Result<&mut Exporter, CacheFull> {
         let key = ExporterKey { version, domain };
         if self.exporters.len() >= MAX_EXPORTERS && !self.exporters.contains_key(&key) {
@@ -264,6 +360,41 @@ mod tests {
         assert!(c.get(9, 0, 256).is_none());
         c.withdraw_all(10, 0);
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn json_round_trip_keeps_every_part_and_refuses_bad_values() {
+        let mut c = TemplateCache::default();
+        c.insert(9, 0, 256, tpl(&[4, 2])).unwrap();
+        let mut opt = tpl(&[4]);
+        opt.options = true;
+        opt.fields[0].scope = true;
+        opt.fields.push(FieldSpec {
+            ie: 1,
+            pen: Some(29305),
+            len: VARIABLE_LENGTH,
+            scope: false,
+        });
+        c.insert(10, 7, 300, opt).unwrap();
+        c.set_system_init_ms(10, 7, 1_700_000_000_000);
+        let v = c.to_json();
+        let back = TemplateCache::from_json(&v).unwrap();
+        assert_eq!(back.to_json(), v);
+        assert_eq!(back.get(9, 0, 256), c.get(9, 0, 256));
+        assert_eq!(back.get(10, 7, 300), c.get(10, 7, 300));
+        assert_eq!(back.system_init_ms(10, 7), Some(1_700_000_000_000));
+        assert_eq!(back.len(), 2);
+
+        let mut bad = v.clone();
+        bad["exporters"][0]["templates"][0]["fields"][0][2] = json!(70000);
+        let e = TemplateCache::from_json(&bad).unwrap_err();
+        assert!(e.contains("field length"), "{e}");
+        let mut bad = v;
+        bad["exporters"][1]["domain"] = json!(-1);
+        assert!(TemplateCache::from_json(&bad)
+            .unwrap_err()
+            .contains("domain"));
+        assert!(TemplateCache::from_json(&json!({})).is_err());
     }
 
     #[test]
