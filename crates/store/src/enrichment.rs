@@ -55,6 +55,18 @@ struct Line<'a> {
 /// not a JSON object of the table's fields is an error naming the file and line; a
 /// line without a usable `addr` is skipped (it cannot be attached to anything).
 pub fn read_enrichment(case: &Case) -> Result<BTreeMap<IpAddr, EnrichRow>, StoreError> {
+    Ok(read_enrichment_where(case, |_| true)?.0)
+}
+
+/// [`read_enrichment`] keeping only the addresses `keep` accepts, and the number of
+/// distinct addresses of all the tables. For a reader that needs a few addresses of a
+/// large case (trace labels its chains' hops): the others are counted in a sorted
+/// vector (17 bytes each) instead of held with their texts in the map.
+pub fn read_enrichment_where(
+    case: &Case,
+    keep: impl Fn(&IpAddr) -> bool,
+) -> Result<(BTreeMap<IpAddr, EnrichRow>, u64), StoreError> {
+    let mut others: Vec<IpAddr> = Vec::new();
     let mut out = BTreeMap::new();
     let mut texts: HashSet<Arc<str>> = HashSet::new();
     let mut share = |t: Option<Cow<'_, str>>| -> Option<Arc<str>> {
@@ -91,6 +103,11 @@ pub fn read_enrichment(case: &Case) -> Result<BTreeMap<IpAddr, EnrichRow>, Store
             let Some(addr) = v.addr.as_deref().and_then(|a| a.parse::<IpAddr>().ok()) else {
                 continue;
             };
+            if !keep(&addr) {
+                // `keep` depends on the address alone: these are never in the map.
+                others.push(addr);
+                continue;
+            }
             out.insert(
                 addr,
                 EnrichRow {
@@ -103,5 +120,76 @@ pub fn read_enrichment(case: &Case) -> Result<BTreeMap<IpAddr, EnrichRow>, Store
             );
         }
     }
-    Ok(out)
+    others.sort_unstable();
+    others.dedup();
+    let distinct = (out.len() + others.len()) as u64;
+    Ok((out, distinct))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::sha256_hex;
+    use serde_json::{json, Map};
+
+    /// Commits `lines` as an enrichment table, as `enrich` does.
+    fn add_table(case: &Case, name: &str, lines: &[serde_json::Value]) {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let rel = format!("tables/enrich/{name}.jsonl");
+        std::fs::create_dir_all(case.root().join("tables/enrich")).unwrap();
+        std::fs::write(case.root().join(&rel), &text).unwrap();
+        let mut fields = Map::new();
+        fields.insert(
+            "outputs".into(),
+            json!([{"table": "enrich", "path": rel, "sha256": sha256_hex(text.as_bytes())}]),
+        );
+        case.ledger().append("enrich", fields).unwrap();
+    }
+
+    #[test]
+    fn later_answers_win_and_a_filtered_read_counts_every_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = Case::init(dir.path(), "t").unwrap();
+        let line = |addr: &str, asn: u64, snap: &str| json!({"addr": addr, "asn": asn, "org": "Org \"A\"", "country": "ZZ", "prefix": null, "snapshot": snap});
+        add_table(
+            &case,
+            "a",
+            &[line("192.0.2.1", 1, "s1"), line("192.0.2.2", 2, "s1")],
+        );
+        add_table(
+            &case,
+            "b",
+            &[line("192.0.2.2", 20, "s2"), line("2001:db8::1", 3, "s2")],
+        );
+        let all = read_enrichment(&case).unwrap();
+        assert_eq!(all.len(), 3);
+        let two: IpAddr = "192.0.2.2".parse().unwrap();
+        assert_eq!(all[&two].asn, Some(20), "the later table wins");
+        assert_eq!(all[&two].snapshot.as_deref(), Some("s2"));
+        assert_eq!(all[&two].org.as_deref(), Some("Org \"A\""), "escaped text");
+
+        let (some, distinct) = read_enrichment_where(&case, |a| *a == two).unwrap();
+        assert_eq!(some.len(), 1);
+        assert_eq!(some[&two], all[&two]);
+        assert_eq!(distinct, 3, "overlapping tables count an address once");
+        let (none, distinct) = read_enrichment_where(&case, |_| false).unwrap();
+        assert!(none.is_empty());
+        assert_eq!(distinct, 3);
+    }
+
+    #[test]
+    fn a_line_that_is_not_a_table_line_is_an_error_naming_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = Case::init(dir.path(), "t").unwrap();
+        add_table(
+            &case,
+            "bad",
+            &[
+                json!({"addr": "192.0.2.1"}),
+                json!({"addr": "192.0.2.2", "asn": "x"}),
+            ],
+        );
+        let e = read_enrichment(&case).unwrap_err().to_string();
+        assert!(e.contains("bad.jsonl") && e.contains("line 2"), "{e}");
+    }
 }

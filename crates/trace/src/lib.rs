@@ -197,7 +197,13 @@ pub fn trace_case(case: &Case, p: &TraceParams) -> Result<TraceOutcome, TraceErr
     let timelines = Timelines::new(&conns, &all_timelines);
     let with_timelines = (0..conns.len()).filter(|&i| timelines.has(i)).count();
     let links = find_all_links(&conns, &timelines, p)?;
-    let info = hostinfo::load(case)?;
+    // Every hop of a chain is an end of a linked connection: only those are labelled.
+    let ends: std::collections::BTreeSet<std::net::IpAddr> = links
+        .iter()
+        .flat_map(|l| [&conns[l.inbound], &conns[l.outbound]])
+        .flat_map(|c| [c.orig_h, c.resp_h])
+        .collect();
+    let (info, enriched) = hostinfo::load(case, |a| ends.contains(a))?;
     let chains = build_chains(&conns, &links, &p.victim, p.alpha, &info);
     let mut json = chain::chains_json(&chains);
     let summary = json!({
@@ -208,7 +214,7 @@ pub fn trace_case(case: &Case, p: &TraceParams) -> Result<TraceOutcome, TraceErr
         "connections_with_timelines": with_timelines,
         "candidate_links": links.len(),
         "links_within_alpha": links.iter().filter(|l| l.false_match_probability.get() <= p.alpha).count(),
-        "enriched_addresses": info.len(),
+        "enriched_addresses": enriched,
     });
     if let Value::Object(m) = &mut json {
         m.insert("method".into(), Value::from(p.method.as_str()));
