@@ -226,6 +226,13 @@ fn each_ingest_enriches_only_the_addresses_not_yet_enriched() {
     assert_eq!(entries[1]["addresses"], new_addrs.len());
     assert_eq!(entries[1]["case_addresses"], all_addrs.len());
     assert_eq!(entries[1]["conns_tables"].as_array().unwrap().len(), 1);
+    let log = ok(&["case", "log", c]);
+    let said = format!(
+        "{} new addresses ({} in the case)",
+        new_addrs.len(),
+        all_addrs.len()
+    );
+    assert!(log.contains(&said), "{log}");
 
     // New content, no new address (another uid): nothing added, no entry.
     let text = std::fs::read_to_string(&edge).unwrap();

@@ -124,19 +124,22 @@ pub fn run(cmd: CaseCommand) -> Result<ExitCode> {
                                 )
                             }
                             "init" => format!("case {:?}", e.str_field("name").unwrap_or("")),
-                            "enrich" => format!(
-                                "snapshot {}: {} addresses{}, {} unknown",
-                                e.str_field("snapshot")
-                                    .map_or("?", |d| &d[..d.len().min(16)]),
-                                e.body.get("addresses").cloned().unwrap_or_default(),
-                                // Incremental runs (new addresses only) say the total.
-                                e.body
-                                    .get("case_addresses")
-                                    .filter(|t| Some(*t) != e.body.get("addresses"))
-                                    .map(|t| format!(" new ({t} in the case)"))
-                                    .unwrap_or_default(),
-                                e.body.get("unknown").cloned().unwrap_or_default()
-                            ),
+                            "enrich" => {
+                                let n = e.body.get("addresses").cloned().unwrap_or_default();
+                                // An incremental run (new addresses only) says the total.
+                                let what = match e.body.get("case_addresses") {
+                                    Some(t) if *t != n => {
+                                        format!("{n} new addresses ({t} in the case)")
+                                    }
+                                    _ => format!("{n} addresses"),
+                                };
+                                format!(
+                                    "snapshot {}: {what}, {} unknown",
+                                    e.str_field("snapshot")
+                                        .map_or("?", |d| &d[..d.len().min(16)]),
+                                    e.body.get("unknown").cloned().unwrap_or_default()
+                                )
+                            }
                             "trace" => format!(
                                 "{} method: {} chain(s) from {} candidate link(s), victim {}",
                                 e.str_field("method").unwrap_or("?"),
