@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::inputs::{AddrInfo, ConnRow};
 use crate::policy::CollateralLimits;
-use crate::prefix::{merge_ranges, Prefix};
+use crate::prefix::{Prefix, RangeSet};
 
 /// Flows of one affected network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,14 +67,8 @@ pub fn measure(
     info: &BTreeMap<IpAddr, AddrInfo>,
     limits: &CollateralLimits,
 ) -> Collateral {
-    // Merged, sorted ranges: membership is a binary search, so an AS of thousands
-    // of prefixes over millions of connections stays cheap.
-    let ranges = merge_ranges(prefixes.iter().map(Prefix::range).collect());
-    let inside = |a: IpAddr| {
-        let r = Prefix::host(a).range();
-        let i = ranges.partition_point(|x| (x.v6, x.first) <= (r.v6, r.first));
-        i > 0 && ranges[i - 1].v6 == r.v6 && ranges[i - 1].last >= r.first
-    };
+    let blocked = RangeSet::new(prefixes);
+    let inside = |a: IpAddr| blocked.contains(a);
     let mut c = Collateral::default();
     let mut outside: BTreeSet<IpAddr> = BTreeSet::new();
     let mut ins: BTreeSet<IpAddr> = BTreeSet::new();

@@ -12,7 +12,7 @@ use relaytrace_store::{tables::record_id, Case};
 use serde_json::Value;
 
 use crate::error::{BlockError, IoContext};
-use crate::prefix::Prefix;
+use crate::prefix::{Prefix, RangeSet};
 
 /// A finding file named by the newest ledger entry of its kind.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,25 +156,33 @@ pub struct AddrInfo {
     pub snapshot: Option<Arc<str>>,
 }
 
-/// Every address the case's enrichment tables know, later snapshots winning
-/// (`relaytrace_store::enrichment::read_enrichment`, the reader trace uses too), with
-/// the covering prefix parsed: block needs it to expand an origin to its network.
-pub fn enrichment(case: &Case) -> Result<BTreeMap<IpAddr, AddrInfo>, BlockError> {
-    Ok(relaytrace_store::enrichment::read_enrichment(case)?
-        .into_iter()
-        .map(|(addr, r)| {
-            (
-                addr,
-                AddrInfo {
-                    prefix: r.prefix.as_deref().and_then(|p| p.parse().ok()),
-                    asn: r.asn,
-                    org: r.org,
-                    country: r.country,
-                    snapshot: r.snapshot,
-                },
-            )
-        })
-        .collect())
+/// The addresses of the case's enrichment tables whose answer `keep` accepts (given
+/// the address and its AS), later snapshots winning
+/// (`relaytrace_store::enrichment::read_enrichment_matching`, the reader trace uses
+/// too), with the covering prefix parsed: block needs it to expand an origin to its
+/// network. A plan needs a few addresses of a case that may hold millions: the hops,
+/// the addresses of the ASes it may target, the parties its rules would cut off.
+pub fn enrichment(
+    case: &Case,
+    keep: impl Fn(&IpAddr, Option<u64>) -> bool,
+) -> Result<BTreeMap<IpAddr, AddrInfo>, BlockError> {
+    Ok(
+        relaytrace_store::enrichment::read_enrichment_matching(case, keep)?
+            .into_iter()
+            .map(|(addr, r)| {
+                (
+                    addr,
+                    AddrInfo {
+                        prefix: r.prefix.as_deref().and_then(|p| p.parse().ok()),
+                        asn: r.asn,
+                        org: r.org,
+                        country: r.country,
+                        snapshot: r.snapshot,
+                    },
+                )
+            })
+            .collect(),
+    )
 }
 
 /// One stored connection, as much of it as collateral needs.
@@ -192,14 +200,26 @@ pub struct ConnRow {
     pub bytes: u64,
 }
 
-/// Every connection row of the case that has both addresses; rows without are
-/// counted in the second value.
-pub fn connections(case: &Case) -> Result<(Vec<ConnRow>, u64), BlockError> {
-    let mut out = Vec::new();
-    let mut skipped = 0u64;
+/// The connections of the case a set of prefixes touches, out of how many.
+#[derive(Debug, Clone, Default)]
+pub struct Touching {
+    /// Rows with an address in the set (the only ones whose collateral is not 0).
+    pub rows: Vec<ConnRow>,
+    /// Every row of the case with both addresses.
+    pub total: u64,
+    /// Rows without both addresses (not measurable).
+    pub skipped: u64,
+}
+
+/// The connection rows of the case with an end inside `touching`, and the count of
+/// every row with both addresses; rows without are counted as skipped. Collateral
+/// is measured over every connection of the case, but only those a measured prefix
+/// touches can count, so only they are held (a case of millions of connections
+/// costs a scan, not its size in memory).
+pub fn connections(case: &Case, touching: &RangeSet) -> Result<Touching, BlockError> {
+    let mut out = Touching::default();
     for file in case.table_files("conns")? {
-        // The five columns needed (typed column reads): collateral is measured over
-        // every connection of the case.
+        // The columns needed (typed column reads).
         let names = [
             "record",
             "orig_h",
@@ -211,30 +231,33 @@ pub fn connections(case: &Case) -> Result<(Vec<ConnRow>, u64), BlockError> {
         ];
         scan_columns(&file, &names, |meta, batch| {
             for row in 0..batch.rows() {
-                let id = match (&meta.evidence, batch.int(0, row)) {
-                    (Some(ev), Some(r)) => u64::try_from(r).ok().map(|r| record_id(ev, r)),
-                    _ => None,
-                };
                 let ip = |col: usize| batch.text(col, row).and_then(|s| s.parse::<IpAddr>().ok());
+                let record = batch.int(0, row).and_then(|r| u64::try_from(r).ok());
+                let (Some(ev), Some(r), Some(o), Some(h)) = (&meta.evidence, record, ip(1), ip(2))
+                else {
+                    out.skipped += 1;
+                    continue;
+                };
+                out.total += 1;
+                if !touching.contains(o) && !touching.contains(h) {
+                    continue;
+                }
                 let n = |col: usize| batch.int(col, row).and_then(|v| u64::try_from(v).ok());
                 let both = |a: usize, b: usize| match (n(a), n(b)) {
                     (None, None) => None,
                     (x, y) => Some(x.unwrap_or(0).saturating_add(y.unwrap_or(0))),
                 };
-                match (id, ip(1), ip(2)) {
-                    (Some(id), Some(o), Some(r)) => out.push(ConnRow {
-                        id,
-                        orig_h: o,
-                        resp_h: r,
-                        bytes: both(3, 4).or_else(|| both(5, 6)).unwrap_or(0),
-                    }),
-                    _ => skipped += 1,
-                }
+                out.rows.push(ConnRow {
+                    id: record_id(ev, r),
+                    orig_h: o,
+                    resp_h: h,
+                    bytes: both(3, 4).or_else(|| both(5, 6)).unwrap_or(0),
+                });
             }
             true
         })?;
     }
-    Ok((out, skipped))
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -262,8 +285,13 @@ mod tests {
             case.ingest(&demo(input), &IngestOptions::default(), &mut read)
                 .unwrap();
         }
-        let (rows, skipped) = connections(&case).unwrap();
-        assert_eq!(skipped, 0);
+        let everywhere: Vec<Prefix> = ["0.0.0.0/0", "::/0"]
+            .iter()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        let touched = connections(&case, &RangeSet::new(&everywhere)).unwrap();
+        assert_eq!(touched.skipped, 0);
+        let rows = touched.rows;
         let mut want = BTreeMap::new();
         for file in case.table_files("conns").unwrap() {
             scan_rows(&file, |row| {
@@ -292,5 +320,24 @@ mod tests {
             assert_eq!(r.bytes, want[&r.id].1, "{}", r.id);
         }
         assert!(rows.iter().filter(|r| !want[&r.id].0).all(|r| r.bytes > 0));
+
+        // A narrower set keeps the rows with an end inside it, and counts them all.
+        let one = rows[0].orig_h;
+        let touched = connections(&case, &RangeSet::new(&[Prefix::host(one)])).unwrap();
+        assert_eq!(touched.total, rows.len() as u64);
+        let expect = rows
+            .iter()
+            .filter(|r| r.orig_h == one || r.resp_h == one)
+            .count();
+        assert!(
+            expect > 0 && expect < rows.len(),
+            "{expect} of {}",
+            rows.len()
+        );
+        assert_eq!(touched.rows.len(), expect);
+        assert!(touched
+            .rows
+            .iter()
+            .all(|r| r.orig_h == one || r.resp_h == one));
     }
 }

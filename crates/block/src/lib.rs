@@ -50,19 +50,57 @@ pub fn plan_case(
     if let Some(a) = &assess {
         inputs::check_shape(case, "assess", a)?;
     }
-    let info = inputs::enrichment(case)?;
-    let (conns, _skipped) = inputs::connections(case)?;
-    let expansion =
-        snapshot.map(|s| asn::expand(s, &plan::wanted_asns(&trace, assess.as_ref(), &info)));
-    Ok(plan::build(&plan::PlanInputs {
-        trace: &trace,
-        assess: assess.as_ref(),
-        info: &info,
-        conns: &conns,
-        policy,
-        now_ns,
-        asn_expansion: expansion.as_ref(),
-    }))
+    // What the plan reads of a case that may hold millions of addresses and
+    // connections, in passes that keep only what it uses: the enrichment of the hops
+    // and of every address of an AS it may target (an AS expanded without a snapshot
+    // takes the prefixes the case saw it announce; its country is that of its first
+    // address), then the connections with an end inside a prefix it would block, then
+    // the enrichment of their other parties (collateral names their networks). The
+    // plan is the one every address and connection would give: `build` looks at
+    // nothing else.
+    let hops = plan::hop_addresses(&trace);
+    let assessed = plan::assessed_asns(assess.as_ref());
+    let of_hops_or = |asns: &std::collections::BTreeSet<u64>| {
+        inputs::enrichment(case, |a, asn| {
+            hops.contains(a) || asn.is_some_and(|n| asns.contains(&n))
+        })
+    };
+    let mut info = of_hops_or(&assessed)?;
+    let wanted = plan::wanted_asns(&trace, assess.as_ref(), &info);
+    if !wanted.is_subset(&assessed) {
+        // The origins' ASes, known only now.
+        info = of_hops_or(&wanted)?;
+    }
+    let expansion = snapshot.map(|s| asn::expand(s, &wanted));
+    let build = |info: &_, conns: &[inputs::ConnRow], connections| {
+        plan::build(&plan::PlanInputs {
+            trace: &trace,
+            assess: assess.as_ref(),
+            info,
+            conns,
+            connections,
+            policy,
+            now_ns,
+            asn_expansion: expansion.as_ref(),
+        })
+    };
+    let draft = build(&info, &[], 0);
+    let measured = prefix::RangeSet::new(&plan::measured_prefixes(&draft));
+    if measured.is_empty() {
+        let total = inputs::connections(case, &measured)?.total;
+        return Ok(build(&info, &[], total));
+    }
+    let touched = inputs::connections(case, &measured)?;
+    let parties: std::collections::BTreeSet<std::net::IpAddr> = touched
+        .rows
+        .iter()
+        .flat_map(|r| [r.orig_h, r.resp_h])
+        .filter(|a| !info.contains_key(a))
+        .collect();
+    if !parties.is_empty() {
+        info.extend(inputs::enrichment(case, |a, _| parties.contains(a))?);
+    }
+    Ok(build(&info, &touched.rows, touched.total))
 }
 
 /// Digest of the snapshot behind the case's newest enrichment (the `snapshot`
@@ -138,4 +176,180 @@ pub fn load_plan(case: &Case) -> Result<(Plan, String), BlockError> {
         reason: format!("not a block plan: {e}"),
     })?;
     Ok((plan, f.sha256))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::{Path, PathBuf};
+
+    use relaytrace_store::{digest::sha256_hex, IngestOptions};
+    use serde_json::json;
+
+    use super::*;
+
+    fn demo(name: &str) -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../demo")).join(name)
+    }
+
+    /// Writes `bytes` into the case at `rel` and logs it as the stage `kind` would.
+    fn add_output(case: &Case, kind: &str, table: &str, rel: &str, bytes: &[u8]) {
+        let path = case.root().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let mut fields = Map::new();
+        fields.insert(
+            "outputs".into(),
+            json!([{ "table": table, "path": rel, "sha256": sha256_hex(bytes) }]),
+        );
+        case.ledger().append(kind, fields).unwrap();
+    }
+
+    fn enrich_table(case: &Case, name: &str, rows: &[(&str, &str, u64, &str)]) {
+        let text: String = rows
+            .iter()
+            .map(|(addr, prefix, asn, org)| {
+                let l = json!({"addr": addr, "prefix": prefix, "asn": asn, "org": org,
+                               "country": "ZZ", "snapshot": name});
+                format!("{l}\n")
+            })
+            .collect();
+        let rel = format!("tables/enrich/{name}.jsonl");
+        add_output(case, "enrich", "enrich", &rel, text.as_bytes());
+    }
+
+    /// `plan_case` reads a few addresses and connections of the case in passes; the
+    /// plan must be the one `build` gives with every address and every connection.
+    /// The case makes each pass matter: the origin's AS is not the assessment's (a
+    /// second enrichment read), a later table moves one address into that AS (its
+    /// prefix joins the AS's expansion) and one out, and the blocked prefixes touch
+    /// connections whose other parties are named by their networks.
+    #[test]
+    fn the_plan_read_in_passes_is_the_plan_of_the_whole_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = Case::init(&dir.path().join("case"), "t").unwrap();
+        let mut read = relaytrace_ingest::ReadOptions::default();
+        for input in ["victim-edge.conn.log", "relay-isp.eve.json"] {
+            case.ingest(
+                Path::new(&demo(input)),
+                &IngestOptions::default(),
+                &mut read,
+            )
+            .unwrap();
+        }
+        let all_conns = inputs::connections(
+            &case,
+            &prefix::RangeSet::new(&["0.0.0.0/0".parse::<Prefix>().unwrap()]),
+        )
+        .unwrap();
+        let addrs: BTreeSet<String> = all_conns
+            .rows
+            .iter()
+            .flat_map(|r| [r.orig_h.to_string(), r.resp_h.to_string()])
+            .collect();
+        assert!(addrs.len() >= 8, "{addrs:?}");
+        let first: Vec<(String, String, u64, String)> = addrs
+            .iter()
+            .map(|a| {
+                let (p, asn, org) = match a.as_str() {
+                    a if a.starts_with("192.0.2.") => ("192.0.2.0/24", 64496, "Origin Net"),
+                    a if a.starts_with("198.51.100.") => {
+                        ("198.51.100.0/24", 64511, "Relay Hosting")
+                    }
+                    _ => ("203.0.113.0/24", 64500, "Victim Net"),
+                };
+                (a.clone(), p.to_string(), asn, org.to_string())
+            })
+            .collect();
+        let rows: Vec<(&str, &str, u64, &str)> = first
+            .iter()
+            .map(|(a, p, n, o)| (a.as_str(), p.as_str(), *n, o.as_str()))
+            .collect();
+        enrich_table(&case, "s1", &rows);
+        enrich_table(
+            &case,
+            "s2",
+            &[
+                ("203.0.113.53", "203.0.113.0/26", 64496, "Origin Net"),
+                ("192.0.2.200", "192.0.2.192/26", 64499, "Elsewhere"),
+            ],
+        );
+        let chain = json!({
+            "hops": [
+                {"ip": "203.0.113.7", "role": "victim"},
+                {"ip": "198.51.100.23", "role": "relay"},
+                {"ip": "192.0.2.66", "role": "origin"}
+            ],
+            "links": [{"from": "192.0.2.66", "relay": "198.51.100.23", "to": "203.0.113.7",
+                       "method": "flow", "score": 0.9, "false_match_probability": 1e-5,
+                       "conn_ids": [], "inbound_ids": [], "outbound_ids": []}]
+        });
+        let trace = serde_json::to_vec(&json!({"chains": [chain], "method": "flow"})).unwrap();
+        add_output(&case, "trace", "findings", "findings/trace-t.json", &trace);
+        let assess = json!({
+            "verdict": "assessed",
+            "hypotheses": [
+                {"id": "h1", "name": "an actor", "probability": 0.9, "words": "very likely",
+                 "origin": {"countries": [], "asns": [64497], "prefixes": []}},
+                {"id": "h2", "name": "someone else", "probability": 0.1, "words": "very unlikely"}
+            ],
+            "confidence": "high", "leading": "h1", "missing_evidence": []
+        });
+        let assess = serde_json::to_vec(&assess).unwrap();
+        add_output(
+            &case,
+            "assess",
+            "findings",
+            "findings/assess-t.json",
+            &assess,
+        );
+
+        let policy = default_policy();
+        let now = 1_780_000_000_000_000_000;
+        let got = plan_case(&case, &policy, now, None).unwrap();
+
+        let trace = inputs::newest_finding(&case, "trace").unwrap().unwrap();
+        let assess = inputs::newest_finding(&case, "assess").unwrap();
+        let info = inputs::enrichment(&case, |_, _| true).unwrap();
+        let want = plan::build(&plan::PlanInputs {
+            trace: &trace,
+            assess: assess.as_ref(),
+            info: &info,
+            conns: &all_conns.rows,
+            connections: all_conns.total,
+            policy: &policy,
+            now_ns: now,
+            asn_expansion: None,
+        });
+        assert_eq!(
+            String::from_utf8(plan_bytes(&got)).unwrap(),
+            String::from_utf8(plan_bytes(&want)).unwrap()
+        );
+        // What makes the comparison worth something.
+        assert_eq!(got.connections, all_conns.total);
+        let asn = got
+            .decisions
+            .iter()
+            .find(|d| d.target == "AS64496")
+            .expect("the origin's AS is a target");
+        let moved: Prefix = "203.0.113.0/26".parse().unwrap();
+        assert!(
+            asn.prefixes.iter().any(|p| p.overlaps(&moved)),
+            "{:?}",
+            asn.prefixes
+        );
+        let named: Vec<&str> = got
+            .rules
+            .iter()
+            .flat_map(|r| &r.collateral.top_networks)
+            .chain(
+                got.comparison
+                    .iter()
+                    .flat_map(|a| &a.collateral.top_networks),
+            )
+            .map(|n| n.network.as_str())
+            .collect();
+        assert!(named.iter().any(|n| n.starts_with("AS")), "{named:?}");
+        assert!(got.rules.iter().any(|r| r.collateral.flows > 0));
+    }
 }

@@ -175,8 +175,11 @@ pub struct PlanInputs<'a> {
     pub assess: Option<&'a Finding>,
     /// Enrichment of the case's addresses.
     pub info: &'a BTreeMap<IpAddr, AddrInfo>,
-    /// The stored connections.
+    /// The stored connections, or at least every one with an end inside a prefix the
+    /// plan measures (the others cannot count in any collateral).
     pub conns: &'a [ConnRow],
+    /// How many connections the case holds (what the collateral was measured over).
+    pub connections: u64,
     /// The policy.
     pub policy: &'a LoadedPolicy,
     /// The plan's time (ns since the epoch).
@@ -271,6 +274,41 @@ fn read_assessment(f: &Finding) -> Assessment {
     }
 }
 
+/// Every hop address of the trace's chains: the addresses a plan looks up first.
+pub fn hop_addresses(trace: &Finding) -> BTreeSet<IpAddr> {
+    trace
+        .json
+        .get("chains")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("hops").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|h| h.get("ip").and_then(ip_of))
+        .collect()
+}
+
+/// The ASes of the assessment's leading hypothesis footprint (none without one).
+pub fn assessed_asns(assess: Option<&Finding>) -> BTreeSet<u64> {
+    assess
+        .map(|a| read_assessment(a).asns.into_iter().collect())
+        .unwrap_or_default()
+}
+
+/// The prefixes whose collateral a plan measures: its rules' and its alternatives'.
+/// Only connections with an end inside them can count.
+pub fn measured_prefixes(plan: &Plan) -> Vec<Prefix> {
+    plan.rules
+        .iter()
+        .map(|r| r.prefix)
+        .chain(
+            plan.comparison
+                .iter()
+                .flat_map(|a| a.prefixes.iter().copied()),
+        )
+        .collect()
+}
+
 /// The ASes a plan may target: those of the trace's origin addresses (from the
 /// enrichment) and those of the assessment's leading hypothesis footprint. Used to
 /// expand only what is needed.
@@ -305,9 +343,7 @@ pub fn wanted_asns(
             }
         }
     }
-    if let Some(a) = assess {
-        out.extend(read_assessment(a).asns);
-    }
+    out.extend(assessed_asns(assess));
     out
 }
 
@@ -693,7 +729,7 @@ pub fn build(inp: &PlanInputs<'_>) -> Plan {
         rules,
         overblock_addresses: spent.to_string(),
         comparison,
-        connections: inp.conns.len() as u64,
+        connections: inp.connections,
         flowspec: pol.flowspec.clone(),
         bgp: pol.bgp.clone(),
     }

@@ -187,6 +187,37 @@ pub fn merge_ranges(mut rs: Vec<Range>) -> Vec<Range> {
     out
 }
 
+/// A set of prefixes as merged, sorted ranges: whether an address lies in any of them
+/// is a binary search, so an AS of thousands of prefixes tested against millions of
+/// connections stays cheap.
+#[derive(Debug, Clone, Default)]
+pub struct RangeSet {
+    ranges: Vec<Range>,
+}
+
+impl RangeSet {
+    /// The union of `prefixes`.
+    pub fn new<'a>(prefixes: impl IntoIterator<Item = &'a Prefix>) -> RangeSet {
+        RangeSet {
+            ranges: merge_ranges(prefixes.into_iter().map(Prefix::range).collect()),
+        }
+    }
+
+    /// Whether `a` lies in one of the prefixes.
+    pub fn contains(&self, a: IpAddr) -> bool {
+        let r = Prefix::host(a).range();
+        let i = self
+            .ranges
+            .partition_point(|x| (x.v6, x.first) <= (r.v6, r.first));
+        i > 0 && self.ranges[i - 1].v6 == r.v6 && self.ranges[i - 1].last >= r.first
+    }
+
+    /// True when the set holds no address.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+}
+
 /// The fewest prefixes covering exactly `r` (largest aligned block first).
 pub fn range_to_prefixes(r: Range) -> Vec<Prefix> {
     let w = width(r.v6);

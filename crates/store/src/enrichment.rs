@@ -66,6 +66,29 @@ pub fn read_enrichment_where(
     case: &Case,
     keep: impl Fn(&IpAddr) -> bool,
 ) -> Result<(BTreeMap<IpAddr, EnrichRow>, u64), StoreError> {
+    read_filtered(case, |addr, _| keep(addr), true)
+}
+
+/// [`read_enrichment`] keeping the addresses whose answer `keep` accepts, given the
+/// address and the AS the answer names. The answer judged is the one that counts (the
+/// newest table's): an address kept on an earlier table's answer and not on a later
+/// one is dropped. For a reader that needs the addresses of a few ASes (block expands
+/// an origin AS to the prefixes the case saw it announce) without holding every
+/// address of a case of millions.
+pub fn read_enrichment_matching(
+    case: &Case,
+    keep: impl Fn(&IpAddr, Option<u64>) -> bool,
+) -> Result<BTreeMap<IpAddr, EnrichRow>, StoreError> {
+    Ok(read_filtered(case, keep, false)?.0)
+}
+
+/// The reader behind both: every table in ledger order, `keep` judging each line;
+/// with `count`, the distinct addresses of all the tables are counted too.
+fn read_filtered(
+    case: &Case,
+    keep: impl Fn(&IpAddr, Option<u64>) -> bool,
+    count: bool,
+) -> Result<(BTreeMap<IpAddr, EnrichRow>, u64), StoreError> {
     let mut others: Vec<IpAddr> = Vec::new();
     let mut out = BTreeMap::new();
     let mut texts: HashSet<Arc<str>> = HashSet::new();
@@ -103,9 +126,12 @@ pub fn read_enrichment_where(
             let Some(addr) = v.addr.as_deref().and_then(|a| a.parse::<IpAddr>().ok()) else {
                 continue;
             };
-            if !keep(&addr) {
-                // `keep` depends on the address alone: these are never in the map.
-                others.push(addr);
+            if !keep(&addr, v.asn) {
+                // A later answer replaces an earlier one, kept or not.
+                out.remove(&addr);
+                if count {
+                    others.push(addr);
+                }
                 continue;
             }
             out.insert(
@@ -122,6 +148,8 @@ pub fn read_enrichment_where(
     }
     others.sort_unstable();
     others.dedup();
+    // An address dropped on one answer and kept on a later one is in both.
+    others.retain(|a| !out.contains_key(a));
     let distinct = (out.len() + others.len()) as u64;
     Ok((out, distinct))
 }
@@ -174,6 +202,41 @@ mod tests {
         assert_eq!(distinct, 3, "overlapping tables count an address once");
         let (none, distinct) = read_enrichment_where(&case, |_| false).unwrap();
         assert!(none.is_empty());
+        assert_eq!(distinct, 3);
+    }
+
+    /// Kept by AS: the newest answer decides, whichever way it goes.
+    #[test]
+    fn a_read_by_as_judges_the_newest_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = Case::init(dir.path(), "t").unwrap();
+        let line = |addr: &str, asn: u64| json!({"addr": addr, "asn": asn, "snapshot": "s"});
+        add_table(
+            &case,
+            "a",
+            &[
+                line("192.0.2.1", 7),
+                line("192.0.2.2", 7),
+                line("192.0.2.3", 8),
+            ],
+        );
+        add_table(&case, "b", &[line("192.0.2.2", 9), line("192.0.2.3", 7)]);
+        let by7 = read_enrichment_matching(&case, |_, asn| asn == Some(7)).unwrap();
+        let got: Vec<String> = by7.keys().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            ["192.0.2.1", "192.0.2.3"],
+            "2 moved to AS9, 3 came to AS7"
+        );
+        assert!(by7.values().all(|r| r.asn == Some(7)));
+        // An address dropped on its first answer and kept on a later one counts once.
+        let (kept, distinct) = read_filtered(
+            &case,
+            |a, asn| asn == Some(7) && a.to_string() != "192.0.2.1",
+            true,
+        )
+        .unwrap();
+        assert_eq!(kept.len(), 1);
         assert_eq!(distinct, 3);
     }
 

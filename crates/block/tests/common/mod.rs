@@ -121,6 +121,7 @@ pub fn plan_for(
         assess: None,
         info: &BTreeMap::new(),
         conns: &[],
+        connections: 0,
         policy: &policy,
         now_ns,
         asn_expansion: None,
