@@ -260,7 +260,17 @@ fn each_ingest_enriches_only_the_addresses_not_yet_enriched() {
     ]);
     assert!(out.contains("already enriched"), "{out}");
     assert_eq!(enrich_files(&case).len(), 2);
-    assert_eq!(enrich_entries(c).len(), 2);
+    // An entry without a table says the new conns table is covered (the next run
+    // does not read it again); an `enrich` with nothing new adds nothing at all.
+    let entries = enrich_entries(c);
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[2]["addresses"], 0, "{}", entries[2]);
+    assert_eq!(entries[2]["case_addresses"], all_addrs.len());
+    assert_eq!(entries[2]["outputs"], serde_json::json!([]));
+    assert_eq!(entries[2]["conns_tables"].as_array().unwrap().len(), 1);
+    let out = ok(&["enrich", "--case", c, "--data-dir", data]);
+    assert!(out.contains("already enriched"), "{out}");
+    assert_eq!(enrich_entries(c).len(), 3);
 
     // Another snapshot answers for every address again, and so does going back to the
     // first one (its answers must be the newest again).
@@ -274,13 +284,52 @@ fn each_ingest_enriches_only_the_addresses_not_yet_enriched() {
     let out = ok(&["enrich", "--case", c, "--snapshot", snap1.to_str().unwrap()]);
     assert!(out.starts_with("enriched"), "{out}");
     let entries = enrich_entries(c);
-    assert_eq!(entries.len(), 4);
-    for e in &entries[2..] {
+    assert_eq!(entries.len(), 5);
+    for e in &entries[3..] {
         assert_eq!(e["addresses"], all_addrs.len(), "{e}");
     }
-    assert_eq!(entries[3]["snapshot"], digest1.as_str());
-    let newest = case.join(entries[3]["outputs"][0]["path"].as_str().unwrap());
+    assert_eq!(entries[4]["snapshot"], digest1.as_str());
+    let newest = case.join(entries[4]["outputs"][0]["path"].as_str().unwrap());
     assert_eq!(table_addrs(&newest), all_addrs);
+
+    // After that history (first, first, second, first snapshot), an input with one new
+    // address among known ones: the first snapshot's newest table answers for the
+    // known ones, so its next table holds the new address alone.
+    let mut first_line = true;
+    let one_new: Vec<String> = changed
+        .iter()
+        .map(|l| {
+            if l.starts_with('#') || l.is_empty() {
+                return l.clone();
+            }
+            let mut f: Vec<&str> = l.split('\t').collect();
+            let uid = format!("{}y", f[1]);
+            f[1] = &uid;
+            if std::mem::take(&mut first_line) {
+                f[2] = "198.18.0.9";
+            }
+            f.join("\t")
+        })
+        .collect();
+    let input = tmp.path().join("one-new.conn.log");
+    std::fs::write(&input, one_new.join("\n") + "\n").unwrap();
+    ok(&[
+        "ingest",
+        "--case",
+        c,
+        "--no-enrich",
+        input.to_str().unwrap(),
+    ]);
+    let out = ok(&["enrich", "--case", c, "--snapshot", snap1.to_str().unwrap()]);
+    let entries = enrich_entries(c);
+    assert_eq!(entries.len(), 6, "{out}");
+    assert_eq!(entries[5]["addresses"], 1, "{}", entries[5]);
+    assert_eq!(entries[5]["case_addresses"], all_addrs.len() + 1);
+    let newest = case.join(entries[5]["outputs"][0]["path"].as_str().unwrap());
+    assert_eq!(
+        table_addrs(&newest),
+        std::collections::BTreeSet::from(["198.18.0.9".to_string()])
+    );
     let verify = ok(&["case", "verify", c]);
     assert!(verify.starts_with("OK"), "{verify}");
 }

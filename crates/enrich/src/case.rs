@@ -6,10 +6,12 @@
 //!
 //! Enrichment is incremental, because `ingest` runs it after every input: a run looks
 //! up only the addresses of conns tables committed since the newest `enrich` entry of
-//! the same snapshot that are not already in an earlier covered table, and writes a
-//! table of those alone. Before, each run wrote every address of the case again, so a
-//! case fed one file at a time grew by a full table per file (a 2 M-record NetFlow case:
-//! 388 MB and 5 s for each six-connection ingest after it).
+//! the same snapshot that the snapshot has not answered for yet, and writes a table of
+//! those alone. Before, each run wrote every address of the case again, so a case fed
+//! one file at a time grew by a full table per file (a 2 M-record NetFlow case: 388 MB
+//! and 5 s for each six-connection ingest after it). What the snapshot has answered is
+//! read from its own tables (one line per distinct address), not from the earlier
+//! connections (one row per flow, and as many tables as files fed).
 
 use std::fmt;
 use std::fs;
@@ -156,10 +158,16 @@ impl fmt::Display for EnrichOutcome {
 struct Coverage {
     /// Tables whose every address already has this snapshot's answer.
     covered: Vec<PathBuf>,
+    /// The enrichment tables holding those answers: the tables of this snapshot's
+    /// trailing run of `enrich` entries (since another snapshot last answered). The
+    /// run's first entry answered for every address of the case then (nothing was
+    /// covered), each later one for what came since, so together they hold exactly
+    /// the addresses of the covered conns tables, once per distinct address.
+    answered: Vec<PathBuf>,
     /// Tables committed since (relative path as the ledger names it, and full path).
     new: Vec<(String, PathBuf)>,
-    /// The newest `enrich` entry, when it used this snapshot: its table and the number
-    /// of case addresses it said were covered.
+    /// When the newest `enrich` entry used this snapshot: the snapshot's newest table
+    /// and the number of case addresses that entry said were covered.
     newest: Option<(String, u64)>,
 }
 
@@ -177,10 +185,22 @@ fn coverage(case: &Case, entries: &[LedgerEntry], snapshot: &str) -> Coverage {
     let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut covered_upto = 0;
     let mut newest: Option<&LedgerEntry> = None;
+    let mut run: Vec<&str> = Vec::new();
     for e in entries {
         if e.kind() == "enrich" {
             newest = Some(e);
             covered_upto = tables.len();
+            if e.str_field("snapshot") != Some(snapshot) {
+                run.clear();
+            }
+            let outputs = e.body.get("outputs").and_then(Value::as_array);
+            run.extend(
+                outputs
+                    .into_iter()
+                    .flatten()
+                    .filter(|o| o.get("table").and_then(Value::as_str) == Some("enrich"))
+                    .filter_map(|o| o.get("path").and_then(Value::as_str)),
+            );
             continue;
         }
         let outputs = e.body.get("outputs").and_then(Value::as_array);
@@ -198,15 +218,9 @@ fn coverage(case: &Case, entries: &[LedgerEntry], snapshot: &str) -> Coverage {
     let newest = newest
         .filter(|e| e.str_field("snapshot") == Some(snapshot))
         .map(|e| {
-            let path = e
-                .body
-                .get("outputs")
-                .and_then(Value::as_array)
-                .and_then(|o| o.first())
-                .and_then(|o| o.get("path"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+            // The newest table of the snapshot (an entry that found nothing new has
+            // none of its own).
+            let path = run.last().map(|p| p.to_string()).unwrap_or_default();
             // Entries from before incremental runs have no `case_addresses`: their
             // table held every address of the case.
             let count = e
@@ -219,6 +233,7 @@ fn coverage(case: &Case, entries: &[LedgerEntry], snapshot: &str) -> Coverage {
         });
     if newest.is_none() {
         covered_upto = 0;
+        run.clear();
     }
     let root = case.root();
     Coverage {
@@ -226,6 +241,7 @@ fn coverage(case: &Case, entries: &[LedgerEntry], snapshot: &str) -> Coverage {
             .iter()
             .map(|p| root.join(p))
             .collect(),
+        answered: run.iter().map(|p| root.join(p)).collect(),
         new: tables[covered_upto..]
             .iter()
             .map(|p| (p.clone(), root.join(p)))
@@ -279,16 +295,51 @@ fn table_addresses(files: &[PathBuf], skipped: &mut u64) -> Result<Vec<IpAddr>, 
     Ok(addrs)
 }
 
-/// `addrs` (sorted) without those that occur in `files`. Memory stays with `addrs`
-/// (the new input's addresses), however large the earlier tables are.
-fn without_addresses_of(addrs: Vec<IpAddr>, files: &[PathBuf]) -> Result<Vec<IpAddr>, EnrichError> {
-    let mut seen = vec![false; addrs.len()];
-    // Their non-addresses were counted when they were new.
-    for_each_address(files, &mut 0, |a| {
-        if let Ok(i) = addrs.binary_search(&a) {
-            seen[i] = true;
+/// The address a table line states: read straight from the line's start when it
+/// has the form every table has (`{"addr":"…",` first: the fields are in alphabetical
+/// order), else by parsing the line. Only the address is needed, and a full parse of
+/// each line was most of the cost of reading a large table back.
+fn line_address(line: &str) -> Option<IpAddr> {
+    if let Some(rest) = line.strip_prefix(r#"{"addr":""#) {
+        if let Some(end) = rest.find('"') {
+            if let Ok(a) = rest[..end].parse() {
+                return Some(a);
+            }
         }
-    })?;
+    }
+    #[derive(serde::Deserialize)]
+    struct AddrOnly {
+        addr: Option<String>,
+    }
+    serde_json::from_str::<AddrOnly>(line)
+        .ok()?
+        .addr?
+        .parse()
+        .ok()
+}
+
+/// `addrs` (sorted) without those that some line of the enrichment tables `files`
+/// states. Memory stays with `addrs` (the new input's addresses), however large the
+/// tables are.
+fn without_answered(addrs: Vec<IpAddr>, files: &[PathBuf]) -> Result<Vec<IpAddr>, EnrichError> {
+    use std::io::BufRead as _;
+    let mut seen = vec![false; addrs.len()];
+    let mut line = String::new();
+    for file in files {
+        let f = fs::File::open(file).at(file)?;
+        let mut r = std::io::BufReader::with_capacity(1 << 16, f);
+        loop {
+            line.clear();
+            if r.read_line(&mut line).at(file)? == 0 {
+                break;
+            }
+            if let Some(a) = line_address(line.trim_end()) {
+                if let Ok(i) = addrs.binary_search(&a) {
+                    seen[i] = true;
+                }
+            }
+        }
+    }
     Ok(addrs
         .into_iter()
         .zip(seen)
@@ -300,9 +351,10 @@ fn without_addresses_of(addrs: Vec<IpAddr>, files: &[PathBuf]) -> Result<Vec<IpA
 /// them as one table, under the case lock (the caller must not hold it): written to a
 /// temporary file while hashed, synced, renamed into `tables/enrich/`, then the ledger
 /// entry. Which addresses are new is decided by `coverage`: those of conns tables
-/// committed since this snapshot's newest run, less those already in a covered table.
-/// Nothing new adds nothing. The snapshot's digest is rechecked first: evidence must
-/// name exactly the data that said it.
+/// committed since this snapshot's newest run, less those its tables already answer for.
+/// New conns tables without a new address add an entry without a table (so they are
+/// not read again); no new conns table adds nothing. The snapshot's digest is
+/// rechecked first: evidence must name exactly the data that said it.
 pub fn enrich_case(case: &Case, snap: &Snapshot) -> Result<EnrichOutcome, EnrichError> {
     snap.verify_digest()?;
     let _lock = case.lock()?;
@@ -323,11 +375,17 @@ pub fn enrich_case(case: &Case, snap: &Snapshot) -> Result<EnrichOutcome, Enrich
     let new_files: Vec<PathBuf> = cov.new.iter().map(|(_, p)| p.clone()).collect();
     let mut addrs = table_addresses(&new_files, &mut outcome.skipped)?;
     if !cov.covered.is_empty() {
-        addrs = without_addresses_of(addrs, &cov.covered)?;
+        addrs = without_answered(addrs, &cov.answered)?;
     } else {
         outcome.case_addresses = 0;
     }
     if addrs.is_empty() {
+        // Nothing to look up, but the ledger must say these tables are covered: without
+        // an entry the next run would read them again, and a case fed file by file
+        // whose files bring no new address would redo every such file at each ingest.
+        let mut fields = entry_fields(snap, &outcome, 0, &cov.new);
+        fields.insert("outputs".into(), json!([]));
+        case.ledger().append("enrich", fields)?;
         return Ok(outcome);
     }
 
@@ -384,6 +442,24 @@ pub fn enrich_case(case: &Case, snap: &Snapshot) -> Result<EnrichOutcome, Enrich
     // Scratch directory no longer needed (fails harmlessly if another file is in it).
     fs::remove_dir(&tmp_dir).ok();
 
+    let mut fields = entry_fields(snap, &outcome, known, &cov.new);
+    fields.insert(
+        "outputs".into(),
+        json!([{ "table": "enrich", "path": path, "sha256": digest }]),
+    );
+    case.ledger().append("enrich", fields)?;
+    outcome.added = true;
+    Ok(outcome)
+}
+
+/// The fields of an `enrich` ledger entry but its outputs: the snapshot and its
+/// sources, what this run added, what the case now has, the conns tables it read.
+fn entry_fields(
+    snap: &Snapshot,
+    outcome: &EnrichOutcome,
+    known: u64,
+    read: &[(String, PathBuf)],
+) -> Map<String, Value> {
     let m = snap.meta();
     let sources: Vec<Value> = m
         .sources
@@ -399,20 +475,39 @@ pub fn enrich_case(case: &Case, snap: &Snapshot) -> Result<EnrichOutcome, Enrich
     fields.insert("case_addresses".into(), Value::from(outcome.case_addresses));
     fields.insert(
         "conns_tables".into(),
-        cov.new
-            .iter()
-            .map(|(p, _)| Value::from(p.as_str()))
-            .collect(),
-    );
-    fields.insert(
-        "outputs".into(),
-        json!([{ "table": "enrich", "path": path, "sha256": digest }]),
+        read.iter().map(|(p, _)| Value::from(p.as_str())).collect(),
     );
     fields.insert(
         "tool".into(),
         Value::String(relaytrace_store::TOOL_VERSION.into()),
     );
-    case.ledger().append("enrich", fields)?;
-    outcome.added = true;
-    Ok(outcome)
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The address comes from the line's start when the line has the table's form, and
+    /// from a full parse when its fields come in another order; a line without one
+    /// gives none.
+    #[test]
+    fn a_table_line_gives_its_address() {
+        let a = |s: &str| line_address(s).map(|a| a.to_string());
+        assert_eq!(
+            a(r#"{"addr":"192.0.2.7","asn":64500,"status":"known"}"#).as_deref(),
+            Some("192.0.2.7")
+        );
+        assert_eq!(
+            a(r#"{"addr":"2001:db8::1","asn":null}"#).as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(
+            a(r#"{"asn":64500, "addr": "198.51.100.9"}"#).as_deref(),
+            Some("198.51.100.9")
+        );
+        assert_eq!(a(r#"{"addr":"not an address"}"#), None);
+        assert_eq!(a(r#"{"asn":1}"#), None);
+        assert_eq!(a("garbage"), None);
+    }
 }
