@@ -106,8 +106,12 @@ pub struct EnrichOutcome {
     /// The table written, relative to the case; when nothing was added, the newest
     /// table of this snapshot (empty if there is none: a case without connections).
     pub path: String,
-    /// False when every address already had this snapshot's answer (nothing added).
+    /// False when every address already had this snapshot's answer (no table added).
     pub added: bool,
+    /// Conns tables this run read for the first time (committed since the snapshot's
+    /// newest run). Without a new address among them the run still records them as
+    /// covered: a ledger entry without a table.
+    pub new_tables: u64,
     /// Connection rows whose `orig_h` or `resp_h` is not an address (skipped, counted).
     pub skipped: u64,
 }
@@ -141,7 +145,15 @@ impl fmt::Display for EnrichOutcome {
             if !self.path.is_empty() {
                 write!(f, " ({})", self.path)?;
             }
-            write!(f, "; nothing added")?;
+            if self.new_tables > 0 {
+                write!(
+                    f,
+                    "; no new address in {} new conns table(s): ledger entry only, no table",
+                    self.new_tables
+                )?;
+            } else {
+                write!(f, "; nothing added")?;
+            }
         }
         if self.skipped > 0 {
             write!(
@@ -367,6 +379,7 @@ pub fn enrich_case(case: &Case, snap: &Snapshot) -> Result<EnrichOutcome, Enrich
         snapshot: snap.digest().to_string(),
         path: cov.newest.as_ref().map(|n| n.0.clone()).unwrap_or_default(),
         added: false,
+        new_tables: cov.new.len() as u64,
         skipped: 0,
     };
     if cov.new.is_empty() {
