@@ -336,3 +336,102 @@ fn each_ingest_enriches_only_the_addresses_not_yet_enriched() {
     let verify = ok(&["case", "verify", c]);
     assert!(verify.starts_with("OK"), "{verify}");
 }
+
+/// A kill while `enrich` writes its table leaves a case that verifies, with no entry
+/// and no table of the run visible, and the next run does the whole job once.
+#[test]
+fn sigkill_mid_enrich_leaves_a_verifiable_case_and_rerun_completes() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let data = data.to_str().unwrap();
+    install_fixture_data(data, true);
+    let case = tmp.path().join("case");
+    let c = case.to_str().unwrap();
+    ok(&["case", "init", c]);
+    // 100,000 connections between distinct addresses: 200,000 to look up and write.
+    let input = tmp.path().join("many.conn.log");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+    writeln!(w, "#separator \\x09").unwrap();
+    writeln!(w, "#path\tconn").unwrap();
+    writeln!(
+        w,
+        "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto"
+    )
+    .unwrap();
+    writeln!(w, "#types\ttime\tstring\taddr\tport\taddr\tport\tenum").unwrap();
+    let n = 100_000u32;
+    for i in 0..n {
+        let o = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+        let r = std::net::Ipv4Addr::from(0xac10_0000 + i);
+        writeln!(w, "{}.0\tC{i}\t{o}\t40000\t{r}\t22\ttcp", 1_700_000_000 + i).unwrap();
+    }
+    drop(w);
+    ok(&[
+        "ingest",
+        "--case",
+        c,
+        "--no-enrich",
+        input.to_str().unwrap(),
+    ]);
+
+    let mut child = common::bin()
+        .args(["enrich", "--case", c, "--data-dir", data])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once the table is being written (its temporary file exists).
+    let scratch = case.join("tables/.tmp");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut killed = false;
+    while Instant::now() < deadline {
+        let writing = std::fs::read_dir(&scratch)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .any(|e| e.file_name().to_string_lossy().starts_with("enrich-"))
+            })
+            .unwrap_or(false);
+        if writing {
+            child.kill().unwrap(); // SIGKILL on Unix
+            killed = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        killed,
+        "enrich finished ({status}) before it could be killed"
+    );
+
+    let verify = ok(&["case", "verify", c]);
+    assert!(
+        verify.contains("interrupted ingest or enrich") && verify.contains("OK:"),
+        "{verify}"
+    );
+    assert!(enrich_entries(c).is_empty(), "no entry for a killed run");
+    assert!(
+        !case.join("tables/enrich").exists() || enrich_files(&case).is_empty(),
+        "no table of a killed run is visible"
+    );
+
+    let out = ok(&["enrich", "--case", c, "--data-dir", data]);
+    assert!(out.starts_with("enriched 200000 addresses"), "{out}");
+    let entries = enrich_entries(c);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["case_addresses"], 200_000);
+    let files = enrich_files(&case);
+    assert_eq!(files.len(), 1);
+    assert_eq!(table_addrs(&files[0]).len(), 200_000);
+    let v = run(&["case", "verify", c, "--format", "json"]);
+    assert!(v.status.success(), "{}", text(&v));
+    let v: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    assert_eq!(v["notes"].as_array().map_or(0, Vec::len), 0, "{v:#}");
+}

@@ -404,6 +404,7 @@ pub fn enrich_case(case: &Case, snap: &Snapshot) -> Result<EnrichOutcome, Enrich
 
     let tmp_dir = case.tmp_dir();
     fs::create_dir_all(&tmp_dir).at(&tmp_dir)?;
+    remove_interrupted_tables(&tmp_dir)?;
     let tmp = tmp_dir.join(format!("enrich-{}.partial", std::process::id()));
     let file = fs::File::create(&tmp).at(&tmp)?;
     let mut w = HashingWriter::new(BufWriter::new(file));
@@ -463,6 +464,21 @@ pub fn enrich_case(case: &Case, snap: &Snapshot) -> Result<EnrichOutcome, Enrich
     case.ledger().append("enrich", fields)?;
     outcome.added = true;
     Ok(outcome)
+}
+
+/// Removes the tables of interrupted runs (`enrich-<pid>.partial` in the scratch
+/// directory): under the case lock no other run is writing one, and none was ever
+/// committed. Without this the debris stayed until the next ingest (which empties the
+/// directory), noted by every `case verify` meanwhile.
+fn remove_interrupted_tables(tmp_dir: &std::path::Path) -> Result<(), EnrichError> {
+    for e in fs::read_dir(tmp_dir).at(tmp_dir)? {
+        let path = e.at(tmp_dir)?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.is_some_and(|n| n.starts_with("enrich-") && n.ends_with(".partial")) {
+            fs::remove_file(&path).at(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// The fields of an `enrich` ledger entry but its outputs: the snapshot and its

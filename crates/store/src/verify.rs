@@ -19,7 +19,7 @@ pub struct VerifyReport {
     pub files_checked: u64,
     /// Alterations and missing files: the case cannot be trusted as it is.
     pub problems: Vec<String>,
-    /// Harmless findings, e.g. debris of an interrupted ingest that the ledger never
+    /// Harmless findings, e.g. debris of an interrupted ingest or enrich that the ledger never
     /// committed (ignored by every reader).
     pub notes: Vec<String>,
 }
@@ -99,7 +99,7 @@ pub fn verify(case: &Case) -> Result<VerifyReport, StoreError> {
     if scratch_used {
         report
             .notes
-            .push("tables/.tmp: uncommitted output of an interrupted ingest (ignored)".into());
+            .push("tables/.tmp: uncommitted output of an interrupted ingest or enrich (ignored; removed by the next one)".into());
     }
     Ok(report)
 }
@@ -116,7 +116,7 @@ fn unreferenced_note(dir: &str, rel: &str) -> String {
             "{rel}: not referenced by the ledger (a command stopped between writing its finding and its ledger entry; ignored, recorded again on re-run)"
         ),
         _ => format!(
-            "{rel}: not referenced by the ledger (left by an interrupted ingest; ignored, replaced on re-run)"
+            "{rel}: not referenced by the ledger (left by an interrupted ingest or enrich; ignored, replaced on re-run)"
         ),
     }
 }
