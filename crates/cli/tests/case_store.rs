@@ -5,7 +5,6 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
 
 mod common;
 use common::{bin, run, text};
@@ -200,39 +199,14 @@ fn sigkill_mid_ingest_leaves_a_verifiable_case_and_rerun_completes() {
     let input = dir.path().join("big.conn.log");
     let n = 400_000;
     big_conn_log(&input, n);
-    let mut child = bin()
-        .args(["ingest", "--case", &case, input.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     // Kill once the reader has started writing its table (mid-way by construction:
     // the table file appears at the first connection).
-    let tmp = Path::new(&case).join("tables/.tmp");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut killed = false;
-    while Instant::now() < deadline {
-        let writing = fs::read_dir(&tmp)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .any(|e| e.file_name().to_string_lossy().ends_with(".conns.parquet"))
-            })
-            .unwrap_or(false);
-        if writing {
-            child.kill().unwrap(); // SIGKILL on Unix
-            killed = true;
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let status = child.wait().unwrap();
-    assert!(
-        killed,
-        "ingest finished ({status}) before it could be killed"
+    let killed = common::kill_while_writing(
+        &["ingest", "--case", &case, input.to_str().unwrap()],
+        &Path::new(&case).join("tables/.tmp"),
+        |name| name.ends_with(".conns.parquet"),
     );
+    assert!(killed, "ingest finished before it could be killed");
 
     let (ok, v) = verify_json(&case);
     assert!(ok, "case corrupt after SIGKILL: {v:#}");

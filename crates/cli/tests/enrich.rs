@@ -342,8 +342,6 @@ fn each_ingest_enriches_only_the_addresses_not_yet_enriched() {
 #[test]
 fn sigkill_mid_enrich_leaves_a_verifiable_case_and_rerun_completes() {
     use std::io::Write as _;
-    use std::process::Stdio;
-    use std::time::{Duration, Instant};
 
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -378,38 +376,13 @@ fn sigkill_mid_enrich_leaves_a_verifiable_case_and_rerun_completes() {
         input.to_str().unwrap(),
     ]);
 
-    let mut child = common::bin()
-        .args(["enrich", "--case", c, "--data-dir", data])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     // Kill once the table is being written (its temporary file exists).
-    let scratch = case.join("tables/.tmp");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut killed = false;
-    while Instant::now() < deadline {
-        let writing = std::fs::read_dir(&scratch)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .any(|e| e.file_name().to_string_lossy().starts_with("enrich-"))
-            })
-            .unwrap_or(false);
-        if writing {
-            child.kill().unwrap(); // SIGKILL on Unix
-            killed = true;
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let status = child.wait().unwrap();
-    assert!(
-        killed,
-        "enrich finished ({status}) before it could be killed"
+    let killed = common::kill_while_writing(
+        &["enrich", "--case", c, "--data-dir", data],
+        &case.join("tables/.tmp"),
+        |name| name.starts_with("enrich-"),
     );
+    assert!(killed, "enrich finished before it could be killed");
 
     let verify = ok(&["case", "verify", c]);
     assert!(

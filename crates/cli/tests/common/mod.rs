@@ -4,8 +4,10 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// An empty data directory shared by the tests (nothing is ever installed in it:
 /// commands that need data name `--data-dir` explicitly).
@@ -54,4 +56,35 @@ pub fn repo(rel: &str) -> String {
         .join(rel)
         .to_string_lossy()
         .into_owned()
+}
+
+/// Starts the binary with `args` and kills it (SIGKILL) as soon as a file whose name
+/// `writing` accepts appears in `scratch` (the run is then mid-way by construction).
+/// True when it was killed, false when it ended first (within two minutes).
+pub fn kill_while_writing(args: &[&str], scratch: &Path, writing: impl Fn(&str) -> bool) -> bool {
+    let mut child = bin()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start relaytrace");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut killed = false;
+    while Instant::now() < deadline {
+        let seen = fs::read_dir(scratch).is_ok_and(|d| {
+            d.filter_map(Result::ok)
+                .any(|e| writing(&e.file_name().to_string_lossy()))
+        });
+        if seen {
+            child.kill().expect("kill relaytrace"); // SIGKILL on Unix
+            killed = true;
+            break;
+        }
+        if child.try_wait().expect("poll relaytrace").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.wait().expect("reap relaytrace");
+    killed
 }
