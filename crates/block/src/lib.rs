@@ -86,10 +86,6 @@ pub fn plan_case(
     };
     let draft = build(&info, &[], 0);
     let measured = prefix::RangeSet::new(&plan::measured_prefixes(&draft));
-    if measured.is_empty() {
-        let total = inputs::connections(case, &measured)?.total;
-        return Ok(build(&info, &[], total));
-    }
     let touched = inputs::connections(case, &measured)?;
     let parties: std::collections::BTreeSet<std::net::IpAddr> = touched
         .rows
