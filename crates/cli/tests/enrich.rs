@@ -155,6 +155,22 @@ fn ingest_enriches_the_case_when_a_snapshot_is_installed() {
         let (_, verified) = (0, ok(&["case", "verify", case]));
         assert!(verified.starts_with("OK"), "{verified}");
     }
+    // Inputs that all fail: an error each, and no word about enrichment.
+    let case = tmp.path().join("failed");
+    let case = case.to_str().unwrap();
+    ok(&["case", "init", case]);
+    let missing = tmp.path().join("missing.log");
+    let o = run(&[
+        "ingest",
+        "--case",
+        case,
+        "--data-dir",
+        data,
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("missing.log"), "{}", text(&o));
+    assert!(!text(&o).contains("enrich"), "{}", text(&o));
 }
 
 /// The distinct `addr` values of an enrichment table.

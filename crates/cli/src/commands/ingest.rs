@@ -74,6 +74,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     let mut read_options = ReadOptions::default();
     read_options.pcap.ignore_checksums = args.ignore_checksums;
     let mut failed = false;
+    let mut any_read = false;
     let mut reports = Vec::new();
     for input in &args.inputs {
         let result = if input.is_dir() {
@@ -89,6 +90,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         };
         match result {
             Ok(outcome) => {
+                any_read = true;
                 let empty = outcome.already.is_none()
                     && outcome.summary.read == 0
                     && outcome.summary.templates == 0;
@@ -110,7 +112,10 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     if args.format == ReportFormat::Json {
         println!("{:#}", serde_json::Value::Array(reports));
     }
-    if !args.no_enrich {
+    // Enrichment follows any input that could be opened (also one ingested before:
+    // it catches up on a case whose last enrichment was skipped or interrupted); after
+    // inputs that all failed there is nothing to say about it.
+    if !args.no_enrich && any_read {
         match super::enrich::auto(&args.case, &args.data) {
             Ok(Some(outcome)) if args.format == ReportFormat::Text => println!("enrich: {outcome}"),
             Ok(_) => {}
