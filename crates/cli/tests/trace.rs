@@ -85,4 +85,16 @@ fn trace_help_has_an_example_and_bad_victim_is_refused() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not an address or CIDR prefix"));
+
+    // No chain says why: an address no connection goes to, or one that connections
+    // reach but no relay link does (relay1 of the demo, reached from the origin only).
+    let c = case.to_str().unwrap();
+    let none = stdout(&run(&["trace", "--case", c, "--victim", "198.18.0.1"]));
+    assert!(none.contains("none of the case's"), "{none}");
+    assert!(none.contains("goes to the victim 198.18.0.1/32"), "{none}");
+    let direct = stdout(&run(&["trace", "--case", c, "--victim", "1.24.16.10"]));
+    assert!(
+        direct.contains("go to the victim 1.24.16.10/32, none of them a relay's outbound"),
+        "{direct}"
+    );
 }

@@ -178,6 +178,9 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
         }
         TraceFormat::Table => {
             print_table(&outcome.chains);
+            if outcome.chains.is_empty() {
+                println!("{}", why_no_chain(&outcome, &p.victim));
+            }
             println!(
                 "\n{} chain(s); {} candidate link(s); finding {} ({})",
                 outcome.chains.len(),
@@ -194,12 +197,32 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_table(chains: &[Chain]) {
-    if chains.is_empty() {
-        println!(
-            "no chain: no relay link into the victim at the requested false-match probability"
-        );
+/// Why a trace found no chain, in terms the user can act on: the victim in no
+/// connection at all (a wrong address, or telemetry not ingested), or connections to
+/// it of which none is a relay's outbound at the false-match probability asked for.
+fn why_no_chain(
+    outcome: &relaytrace_trace::TraceOutcome,
+    victim: &relaytrace_trace::Cidr,
+) -> String {
+    let into = outcome
+        .conns
+        .iter()
+        .filter(|c| victim.contains(c.resp_h))
+        .count();
+    if into == 0 {
+        format!(
+            "no chain: none of the case's {} connection(s) goes to the victim {victim} (check the address, or ingest telemetry that saw it)",
+            outcome.conns.len()
+        )
+    } else {
+        format!(
+            "no chain: {into} connection(s) go to the victim {victim}, none of them a relay's outbound at the requested false-match probability ({} candidate link(s) in the case; `--alpha` sets the cut, `--candidates FILE` lists them)",
+            outcome.candidate_links
+        )
     }
+}
+
+fn print_table(chains: &[Chain]) {
     for (n, c) in chains.iter().enumerate() {
         println!("chain {} ({} session(s))", n + 1, c.sessions);
         for h in &c.hops {
