@@ -378,11 +378,18 @@ fn special_of(id: &str) -> Option<Special> {
     }
 }
 
-/// Reads and checks `path`.
+/// Reads and checks `path` (a missing file is [`AssessError::NoEvidence`], which says
+/// how to create one).
 pub fn load(path: &Path) -> Result<EvidenceSet, AssessError> {
-    let text = std::fs::read_to_string(path).map_err(|source| AssessError::Io {
-        path: path.to_path_buf(),
-        source,
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            AssessError::NoEvidence(path.to_path_buf())
+        } else {
+            AssessError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
     })?;
     parse(&text, path)
 }
@@ -796,6 +803,15 @@ likelihoods = { a = 0.6, otherwise = 0.1 }
 
     fn err(s: &str) -> String {
         parse_str(s).unwrap_err().to_string()
+    }
+
+    /// A case without an evidence file is told how to make one, not "No such file".
+    #[test]
+    fn a_missing_file_says_how_to_create_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = load(&dir.path().join("evidence.toml")).unwrap_err();
+        assert!(matches!(e, AssessError::NoEvidence(_)), "{e:?}");
+        assert!(e.to_string().contains("relaytrace evidence init"), "{e}");
     }
 
     #[test]

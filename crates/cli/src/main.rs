@@ -83,8 +83,54 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", friendly(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// An error and its causes on one line, each cause said once: the typed errors of the
+/// crates already put their source's text in their own message (`{path}: {source}`),
+/// so printing the chain as it is (`{:#}`) said it twice.
+fn friendly(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::friendly;
+    use anyhow::Context as _;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        /// Like the crates' typed errors: its message holds its source's.
+        #[derive(Debug)]
+        struct Typed {
+            source: std::io::Error,
+        }
+        impl std::fmt::Display for Typed {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "case.toml: {}", self.source)
+            }
+        }
+        impl std::error::Error for Typed {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.source)
+            }
+        }
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::from(Typed { source: io });
+        assert_eq!(friendly(&e), "case.toml: no such file");
+        // A context whose text does not hold its cause still shows it.
+        let e: anyhow::Result<()> = Err(std::io::Error::other("disk full")).context("writing x");
+        assert_eq!(friendly(&e.unwrap_err()), "writing x: disk full");
     }
 }
