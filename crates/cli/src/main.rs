@@ -66,6 +66,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    relaytrace_store::case::on_lock_wait(|root| {
+        eprintln!(
+            "waiting: another relaytrace run is writing to the case {} (it holds {}); this one goes on when it ends",
+            root.display(),
+            root.join(".lock").display()
+        );
+    });
     let result = match cli.command {
         Command::Case(cmd) => commands::case::run(cmd),
         Command::Ingest(args) => commands::ingest::run(args),

@@ -220,6 +220,40 @@ fn sigkill_mid_ingest_leaves_a_verifiable_case_and_rerun_completes() {
     assert_eq!(v["notes"].as_array().unwrap().len(), 0, "{v:#}");
 }
 
+/// A run that finds the case locked by another says so on standard error before it
+/// waits, then does its work once the other has finished.
+#[test]
+fn a_second_run_says_it_waits_for_the_case_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    let input = dir.path().join("big.conn.log");
+    big_conn_log(&input, 100_000);
+    let mut first = bin()
+        .args(["ingest", "--case", &case, input.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first holds the lock once its table is being written.
+    let scratch = Path::new(&case).join("tables/.tmp");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::time::Instant::now() < deadline
+        && !fs::read_dir(&scratch).is_ok_and(|mut d| d.next().is_some())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let second = ingest(&case, "default", &demo_input("victim-edge.conn.log"));
+    let first = first.wait().unwrap();
+    assert!(first.success(), "{first}");
+    assert!(second.status.success(), "{}", text(&second));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("waiting: another relaytrace run is writing to the case"),
+        "{err}"
+    );
+    assert_eq!(count_conns(&case), 100_000 + 6);
+}
+
 #[test]
 fn netflow_templates_carry_across_the_files_of_one_ingest() {
     let dir = tempfile::tempdir().unwrap();

@@ -84,7 +84,8 @@ impl Case {
     }
 
     /// Takes the case's exclusive write lock (released when the file is dropped), so
-    /// two ingests into one case cannot interleave their ledger entries.
+    /// two ingests into one case cannot interleave their ledger entries. When another
+    /// run holds it, the hook set with [`on_lock_wait`] is told before this one waits.
     pub fn lock(&self) -> Result<File, StoreError> {
         let path = self.root.join(".lock");
         let file = OpenOptions::new()
@@ -93,10 +94,31 @@ impl Case {
             .write(true)
             .open(&path)
             .at(&path)?;
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if let Some(hook) = LOCK_WAIT_HOOK.get() {
+                    hook(&self.root);
+                }
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e).at(&path),
+        }
         file.lock().at(&path)?;
         Ok(file)
     }
+}
 
+/// What to do when a case's lock is held by another run, before waiting for it.
+static LOCK_WAIT_HOOK: std::sync::OnceLock<fn(&Path)> = std::sync::OnceLock::new();
+
+/// Sets, once per process, what [`Case::lock`] does before it waits for a lock another
+/// run holds (given the case's root). The library never prints; the command line tells
+/// its user why it seems to hang.
+pub fn on_lock_wait(hook: fn(&Path)) {
+    let _ = LOCK_WAIT_HOOK.set(hook);
+}
+
+impl Case {
     /// The committed files of one table (`conns`, `packets`, `events`, `rejects`), in
     /// ledger order. Files the ledger does not reference are not part of the case.
     pub fn table_files(&self, table: &str) -> Result<Vec<PathBuf>, StoreError> {
