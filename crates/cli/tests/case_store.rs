@@ -544,3 +544,62 @@ fn a_directory_input_is_refused_with_what_to_give_instead() {
     assert!(ok, "{v:#}");
     assert_eq!(count_conns(&case), 0);
 }
+
+/// `conns --host` takes a prefix as well as an address, and `--since`/`--until` keep
+/// the connections active in a time window (ISO 8601 or Unix seconds).
+#[test]
+fn conns_filter_by_prefix_and_time_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    let o = ingest(&case, "edge", &demo_input("victim-edge.conn.log"));
+    assert!(o.status.success(), "{}", text(&o));
+    let ids = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["conns", "--case", &case, "--format", "jsonl"];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                format!(
+                    "{}>{}",
+                    v["orig_h"].as_str().unwrap(),
+                    v["resp_h"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    // 198.51.100.0/24 holds the relay (two sessions) and one other host.
+    let mut got = ids(&["--host", "198.51.100.0/24"]);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "198.51.100.23>203.0.113.7",
+            "198.51.100.23>203.0.113.7",
+            "198.51.100.77>203.0.113.7"
+        ]
+    );
+    assert_eq!(
+        ids(&["--host", "198.51.100.77"]),
+        ["198.51.100.77>203.0.113.7"]
+    );
+    // In [1793590000, 1793590100]: the relay's first session (1793588412.10 + 1803.22 s,
+    // still active) and the one that starts at 1793590002.88; not those that ended
+    // before (1793589100.31 + 0 s) or start after (1793590300.45).
+    let mut got = ids(&["--since", "1793590000", "--until", "1793590100"]);
+    got.sort();
+    assert_eq!(
+        got,
+        ["198.51.100.23>203.0.113.7", "203.0.113.7>192.0.2.200"]
+    );
+    // The same instant written in ISO 8601.
+    assert_eq!(
+        ids(&["--since", "2026-11-02T03:26:40Z", "--until", "1793590100"]),
+        ids(&["--since", "1793590000", "--until", "1793590100"])
+    );
+    let o = run(&["conns", "--case", &case, "--since", "yesterday"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("not a time"), "{}", text(&o));
+}

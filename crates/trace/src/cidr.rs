@@ -32,6 +32,15 @@ fn mask(width: u8, len: u8) -> u128 {
 }
 
 impl Cidr {
+    /// The prefix of exactly one address (`/32` or `/128`).
+    pub fn host(a: IpAddr) -> Cidr {
+        let (_, width) = to_bits(a);
+        Cidr {
+            addr: a,
+            len: width,
+        }
+    }
+
     /// Whether `a` lies inside the prefix (an IPv4 address never matches an IPv6
     /// prefix and vice versa: mapped addresses are not unmapped here).
     pub fn contains(&self, a: IpAddr) -> bool {

@@ -10,7 +10,7 @@ use relaytrace_block::render::{self, RenderContext, Speaker, Target};
 use relaytrace_block::{
     default_policy, load_plan, load_policy, plan_case, record, LoadedPolicy, Plan,
 };
-use relaytrace_model::{format_iso8601_us, parse_decimal_seconds_ns, parse_iso8601_ns};
+use relaytrace_model::format_iso8601_us;
 use relaytrace_store::Case;
 
 use super::data::DataDirArg;
@@ -149,9 +149,7 @@ pub struct ExpireArgs {
 }
 
 fn parse_time(s: &str) -> Result<i64> {
-    parse_iso8601_ns(s)
-        .or_else(|_| parse_decimal_seconds_ns(s))
-        .with_context(|| format!("not a time (ISO 8601 or Unix seconds): {s:?}"))
+    super::parse_time_arg(s).map_err(anyhow::Error::msg)
 }
 
 fn now_ns(arg: Option<&str>) -> Result<i64> {

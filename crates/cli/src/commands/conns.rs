@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::Args;
 use relaytrace_model::format_iso8601_us;
 use relaytrace_store::Case;
+use relaytrace_trace::Cidr;
 use serde_json::{Map, Value};
 
 use crate::output::{list_rows, ListFormat};
@@ -20,15 +21,25 @@ resp_p, proto, service, duration (seconds), orig_bytes, resp_bytes, orig_pkts, r
 orig_ip_bytes, resp_ip_bytes, missed_bytes, conn_state, history, ip_proto; plus id (unique in the \
 case), ts (ISO 8601 UTC), start_ns, end_ns, vantage, evidence (sha256 of the input). Unset values \
 are null in JSON and empty in CSV.\n\n\
-Example:\n  relaytrace conns --case ./case --host 203.0.113.7 --format jsonl"
+Example:\n  relaytrace conns --case ./case --host 203.0.113.7 --format jsonl\n  \
+relaytrace conns --case ./case --host 175.45.176.0/22 --since 2014-11-24T00:00:00Z --until 2014-11-25T00:00:00Z"
 )]
 pub struct ConnsArgs {
     /// The case directory.
     #[arg(long)]
     case: PathBuf,
-    /// Only connections to or from this address.
-    #[arg(long)]
-    host: Option<IpAddr>,
+    /// Only connections to or from this address, or from or to any address of this
+    /// prefix (`203.0.113.0/24`, `2001:db8::/32`).
+    #[arg(long, value_name = "ADDR|PREFIX")]
+    host: Option<Cidr>,
+    /// Only connections active at or after this time (ISO 8601 or Unix seconds): those
+    /// that end at or after it.
+    #[arg(long, value_name = "TIME", value_parser = super::parse_time_arg)]
+    since: Option<i64>,
+    /// Only connections active at or before this time (ISO 8601 or Unix seconds): those
+    /// that start at or before it.
+    #[arg(long, value_name = "TIME", value_parser = super::parse_time_arg)]
+    until: Option<i64>,
     /// Only connections seen at this vantage.
     #[arg(long)]
     vantage: Option<String>,
@@ -48,7 +59,9 @@ impl ConnsArgs {
     pub fn for_host(case: PathBuf, host: IpAddr) -> Self {
         ConnsArgs {
             case,
-            host: Some(host),
+            host: Some(Cidr::host(host)),
+            since: None,
+            until: None,
             vantage: None,
             proto: None,
             limit: None,
@@ -125,7 +138,6 @@ fn output_row(stored: Map<String, Value>) -> Map<String, Value> {
 /// Runs `conns`.
 pub fn run(args: ConnsArgs) -> Result<ExitCode> {
     let case = Case::open(&args.case)?;
-    let host = args.host.map(|h| h.to_string());
     let columns: &[&str] = match args.format {
         ListFormat::Table => &TABLE_FIELDS,
         _ => &CONN_FIELDS,
@@ -138,10 +150,19 @@ pub fn run(args: ConnsArgs) -> Result<ExitCode> {
         output_row,
         |row| {
             let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or("");
-            host.as_deref()
-                .is_none_or(|h| text("orig_h") == h || text("resp_h") == h)
+            let inside = |h: &Cidr, k: &str| text(k).parse().is_ok_and(|a| h.contains(a));
+            let ns = |k: &str| row.get(k).and_then(Value::as_i64);
+            args.host
+                .as_ref()
+                .is_none_or(|h| inside(h, "orig_h") || inside(h, "resp_h"))
                 && args.vantage.as_deref().is_none_or(|v| text("vantage") == v)
                 && args.proto.as_deref().is_none_or(|p| text("proto") == p)
+                && args
+                    .since
+                    .is_none_or(|t| ns("end_ns").or(ns("start_ns")).is_some_and(|e| e >= t))
+                && args
+                    .until
+                    .is_none_or(|t| ns("start_ns").is_some_and(|s| s <= t))
         },
     )?;
     Ok(ExitCode::SUCCESS)
