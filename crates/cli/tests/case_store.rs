@@ -603,3 +603,36 @@ fn conns_filter_by_prefix_and_time_window() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("not a time"), "{}", text(&o));
 }
+
+/// `events --since/--until` keep the events of a time window; the two halves split at
+/// one event's time cover every event, that one in both.
+#[test]
+fn events_filter_by_time_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    let o = ingest(&case, "ids", &corpus("suricata-eve/surevego/eve.json"));
+    assert!(o.status.success(), "{}", text(&o));
+    let ts = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["events", "--case", &case, "--format", "jsonl"];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["ts"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    let mut all = ts(&[]);
+    all.sort();
+    assert!(all.len() >= 3, "{all:?}");
+    let mid = all[all.len() / 2].clone();
+    let before = ts(&["--until", &mid]);
+    let after = ts(&["--since", &mid]);
+    assert!(before.iter().all(|t| *t <= mid) && after.iter().all(|t| *t >= mid));
+    let at = all.iter().filter(|t| **t == mid).count();
+    assert_eq!(before.len() + after.len(), all.len() + at);
+    assert!(!before.is_empty() && !after.is_empty() && before.len() < all.len());
+}

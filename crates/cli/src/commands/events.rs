@@ -28,6 +28,13 @@ pub struct EventsArgs {
     /// Only events linked to this connection uid / flow_id.
     #[arg(long)]
     uid: Option<String>,
+    /// Only events at or after this time (ISO 8601 or Unix seconds); events without a
+    /// time are left out when a window is given.
+    #[arg(long, value_name = "TIME", value_parser = super::parse_time_arg)]
+    since: Option<i64>,
+    /// Only events at or before this time (ISO 8601 or Unix seconds).
+    #[arg(long, value_name = "TIME", value_parser = super::parse_time_arg)]
+    until: Option<i64>,
     /// Print at most this many events.
     #[arg(long)]
     limit: Option<usize>,
@@ -79,8 +86,11 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
         shape,
         |row| {
             let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or("");
+            let ts = row.get("ts_ns").and_then(Value::as_i64);
             args.kind.as_deref().is_none_or(|k| text("kind") == k)
                 && args.uid.as_deref().is_none_or(|u| text("uid") == u)
+                && args.since.is_none_or(|t| ts.is_some_and(|e| e >= t))
+                && args.until.is_none_or(|t| ts.is_some_and(|e| e <= t))
         },
     )?;
     Ok(ExitCode::SUCCESS)
