@@ -220,10 +220,18 @@ impl Assessment {
             s.push('\n');
         }
         s.push_str("\nHypotheses:\n");
+        // Columns as wide as their longest entry ("99.9 %" is six characters).
+        let id_width = self
+            .set
+            .hypotheses
+            .iter()
+            .map(|h| h.id.len())
+            .max()
+            .unwrap_or(0);
         for i in self.order() {
             let h = &self.set.hypotheses[i];
             s.push_str(&format!(
-                "  {:<22} {:>5}  {:<20} {}\n",
+                "  {:<id_width$} {:>6}  {:<20} {}\n",
                 h.id,
                 pct(j.posterior[i]),
                 words::word(j.posterior[i]),
