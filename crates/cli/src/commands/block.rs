@@ -162,6 +162,23 @@ fn now_ns(arg: Option<&str>) -> Result<i64> {
     }
 }
 
+/// How many addresses `prefixes` hold, for people: IPv4 as a count, IPv6 as a power of
+/// two (a whole AS's IPv6 space is a 30-digit number that says nothing at a glance;
+/// the plan's JSON keeps the exact total).
+fn address_count(prefixes: &[relaytrace_block::Prefix]) -> String {
+    let (mut v4, mut v6) = (0u128, 0u128);
+    for p in prefixes {
+        let n = if p.is_v6() { &mut v6 } else { &mut v4 };
+        *n = n.saturating_add(p.size());
+    }
+    let v4 = format!("{v4} IPv4 address(es)");
+    match v6 {
+        0 => v4,
+        n if n < 1 << 20 => format!("{v4} and {n} IPv6 address(es)"),
+        n => format!("{v4} and 2^{:.1} IPv6 address(es)", (n as f64).log2()),
+    }
+}
+
 fn policy(path: Option<&Path>) -> Result<LoadedPolicy> {
     match path {
         None => Ok(default_policy()),
@@ -363,9 +380,9 @@ pub fn print_plan(plan: &Plan) {
             ps.push(format!("… {} more", alt.prefixes.len() - SHOWN));
         }
         println!(
-            "  {:<26} {} address(es) in {} prefix(es) [{}]: attack flows {}, collateral {} flow(s), {} host(s), {} byte(s); policy: {}",
+            "  {:<26} {} in {} prefix(es) [{}]: attack flows {}, collateral {} flow(s), {} host(s), {} byte(s); policy: {}",
             alt.name,
-            alt.addresses,
+            address_count(&alt.prefixes),
             alt.prefixes.len(),
             ps.join(", "),
             alt.collateral.attack_flows,
@@ -379,6 +396,28 @@ pub fn print_plan(plan: &Plan) {
         println!(
             "covers include {} address(es) beyond the targets (policy cover.max_overblock_addresses)",
             plan.overblock_addresses
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_count;
+
+    #[test]
+    fn address_counts_read_at_a_glance() {
+        let p = |s: &str| s.parse::<relaytrace_block::Prefix>().unwrap();
+        assert_eq!(
+            address_count(&[p("192.0.2.0/24"), p("198.51.100.7/32")]),
+            "257 IPv4 address(es)"
+        );
+        assert_eq!(
+            address_count(&[p("192.0.2.0/24"), p("2001:db8::/120")]),
+            "256 IPv4 address(es) and 256 IPv6 address(es)"
+        );
+        assert_eq!(
+            address_count(&[p("2001:db8::/32")]),
+            "0 IPv4 address(es) and 2^96.0 IPv6 address(es)"
         );
     }
 }
