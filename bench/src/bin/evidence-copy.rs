@@ -20,13 +20,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let copy_path = Path::new(&dir).join("evidence.partial");
     let copy = File::create(&copy_path)?;
-    let mut reader = CopyingReader::new(File::open(&input)?, copy, copy_path.display().to_string());
-    // The same 1 MiB reads `finish` makes (ingest's format readers read through a
-    // buffer of that order).
-    let (digest, bytes, copy) = {
-        std::io::copy(&mut reader, &mut std::io::sink())?;
-        reader.finish()?
-    };
+    let reader = CopyingReader::new(File::open(&input)?, copy, copy_path.display().to_string());
+    // Nothing consumes the bytes: `finish` reads, copies and hashes them all, in the
+    // 1 MiB reads it makes for what a format reader leaves unread.
+    let (digest, bytes, copy) = reader.finish()?;
     copy.sync_all()?;
     std::fs::remove_file(&copy_path)?;
     println!(

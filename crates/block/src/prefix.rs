@@ -211,11 +211,6 @@ impl RangeSet {
             .partition_point(|x| (x.v6, x.first) <= (r.v6, r.first));
         i > 0 && self.ranges[i - 1].v6 == r.v6 && self.ranges[i - 1].last >= r.first
     }
-
-    /// True when the set holds no address.
-    pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
-    }
 }
 
 /// The fewest prefixes covering exactly `r` (largest aligned block first).

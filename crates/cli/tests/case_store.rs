@@ -545,6 +545,19 @@ fn a_directory_input_is_refused_with_what_to_give_instead() {
     assert_eq!(count_conns(&case), 0);
 }
 
+/// The rows a listing command (`conns`, `events`) prints as JSON lines with `extra`
+/// arguments; the command must succeed.
+fn listed(command: &str, case: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec![command, "--case", case, "--format", "jsonl"];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// `conns --host` takes a prefix as well as an address, and `--since`/`--until` keep
 /// the connections active in a time window (ISO 8601 or Unix seconds).
 #[test]
@@ -554,14 +567,9 @@ fn conns_filter_by_prefix_and_time_window() {
     let o = ingest(&case, "edge", &demo_input("victim-edge.conn.log"));
     assert!(o.status.success(), "{}", text(&o));
     let ids = |extra: &[&str]| -> Vec<String> {
-        let mut args = vec!["conns", "--case", &case, "--format", "jsonl"];
-        args.extend_from_slice(extra);
-        let o = run(&args);
-        assert!(o.status.success(), "{}", text(&o));
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        listed("conns", &case, extra)
+            .iter()
+            .map(|v| {
                 format!(
                     "{}>{}",
                     v["orig_h"].as_str().unwrap(),
@@ -613,16 +621,9 @@ fn events_filter_by_time_window() {
     let o = ingest(&case, "ids", &corpus("suricata-eve/surevego/eve.json"));
     assert!(o.status.success(), "{}", text(&o));
     let ts = |extra: &[&str]| -> Vec<String> {
-        let mut args = vec!["events", "--case", &case, "--format", "jsonl"];
-        args.extend_from_slice(extra);
-        let o = run(&args);
-        assert!(o.status.success(), "{}", text(&o));
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v["ts"].as_str().unwrap().to_string()
-            })
+        listed("events", &case, extra)
+            .iter()
+            .map(|v| v["ts"].as_str().unwrap().to_string())
             .collect()
     };
     let mut all = ts(&[]);

@@ -168,8 +168,8 @@ impl fmt::Display for EnrichOutcome {
 
 /// The case's conns tables in commit order, split where this snapshot's answers end.
 struct Coverage {
-    /// Tables whose every address already has this snapshot's answer.
-    covered: Vec<PathBuf>,
+    /// How many tables have every address answered by this snapshot already.
+    covered: usize,
     /// The enrichment tables holding those answers: the tables of this snapshot's
     /// trailing run of `enrich` entries (since another snapshot last answered). The
     /// run's first entry answered for every address of the case then (nothing was
@@ -249,10 +249,7 @@ fn coverage(case: &Case, entries: &[LedgerEntry], snapshot: &str) -> Coverage {
     }
     let root = case.root();
     Coverage {
-        covered: tables[..covered_upto]
-            .iter()
-            .map(|p| root.join(p))
-            .collect(),
+        covered: covered_upto,
         answered: run.iter().map(|p| root.join(p)).collect(),
         new: tables[covered_upto..]
             .iter()
@@ -387,7 +384,7 @@ pub fn enrich_case(case: &Case, snap: &Snapshot) -> Result<EnrichOutcome, Enrich
     }
     let new_files: Vec<PathBuf> = cov.new.iter().map(|(_, p)| p.clone()).collect();
     let mut addrs = table_addresses(&new_files, &mut outcome.skipped)?;
-    if !cov.covered.is_empty() {
+    if cov.covered > 0 {
         addrs = without_answered(addrs, &cov.answered)?;
     } else {
         outcome.case_addresses = 0;
