@@ -328,7 +328,7 @@ fn line_address(line: &str) -> Option<IpAddr> {
 }
 
 /// `addrs` (sorted) without those that some line of the enrichment tables `files`
-/// states. Memory stays with `addrs` (the new input's addresses), however large the
+/// states; a line without an address is an error naming file and line. Memory stays with `addrs` (the new input's addresses), however large the
 /// tables are.
 fn without_answered(addrs: Vec<IpAddr>, files: &[PathBuf]) -> Result<Vec<IpAddr>, EnrichError> {
     use std::io::BufRead as _;
@@ -337,15 +337,25 @@ fn without_answered(addrs: Vec<IpAddr>, files: &[PathBuf]) -> Result<Vec<IpAddr>
     for file in files {
         let f = fs::File::open(file).at(file)?;
         let mut r = std::io::BufReader::with_capacity(1 << 16, f);
+        let mut n = 0u64;
         loop {
             line.clear();
             if r.read_line(&mut line).at(file)? == 0 {
                 break;
             }
-            if let Some(a) = line_address(line.trim_end()) {
-                if let Ok(i) = addrs.binary_search(&a) {
-                    seen[i] = true;
-                }
+            n += 1;
+            let text = line.trim_end();
+            if text.is_empty() {
+                continue;
+            }
+            // A line without an address is an error, as for every reader of these
+            // tables: skipping it would look its address up again without a word.
+            let a = line_address(text).ok_or_else(|| EnrichError::BadTableLine {
+                path: file.clone(),
+                line: n,
+            })?;
+            if let Ok(i) = addrs.binary_search(&a) {
+                seen[i] = true;
             }
         }
     }
@@ -535,5 +545,26 @@ mod tests {
         assert_eq!(a(r#"{"addr":"not an address"}"#), None);
         assert_eq!(a(r#"{"asn":1}"#), None);
         assert_eq!(a("garbage"), None);
+    }
+
+    /// Reading what a snapshot answered keeps the addresses no table states, and a
+    /// table line without an address is an error naming the file and the line.
+    #[test]
+    fn answered_tables_are_read_line_by_line_and_bad_lines_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.jsonl");
+        fs::write(&good, "{\"addr\":\"192.0.2.1\",\"asn\":1}\n\n").unwrap();
+        let addrs: Vec<IpAddr> = ["192.0.2.1", "192.0.2.2"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let left = without_answered(addrs.clone(), std::slice::from_ref(&good)).unwrap();
+        assert_eq!(left, [addrs[1]]);
+        let bad = dir.path().join("bad.jsonl");
+        fs::write(&bad, "{\"addr\":\"192.0.2.1\"}\n{\"asn\":1}\n").unwrap();
+        let e = without_answered(addrs, &[good, bad])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bad.jsonl") && e.contains("line 2"), "{e}");
     }
 }

@@ -76,6 +76,14 @@ pub enum EnrichError {
     /// An integrity string is not of the `sha512-<base64>` form.
     #[error("unsupported integrity string {0:?} (expected sha512-<base64>)")]
     BadIntegrity(String),
+    /// A line of the case's enrichment tables without a readable address.
+    #[error("{path}: line {line}: not an enrichment table line (no readable `addr`)")]
+    BadTableLine {
+        /// The table.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+    },
     /// A package tarball is malformed or lacks a file we need.
     #[error("{path}: {reason}")]
     BadPackage {
