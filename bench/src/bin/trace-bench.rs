@@ -38,6 +38,7 @@ use relaytrace_trace::conn::{load_case, load_timelines, Timeline};
 use relaytrace_trace::find_links;
 use relaytrace_trace::flow::{pair_score, Link};
 use relaytrace_trace::packet::judge_pair;
+use relaytrace_trace::rowid::RowId;
 use relaytrace_trace::{
     find_all_links, find_packet_links, merge, FlowConn, FlowParams, PacketMethod, PacketParams,
     Timelines, TraceMethod, TraceParams,
@@ -55,7 +56,7 @@ struct Run {
     conns: Vec<FlowConn>,
     timelines: Vec<Option<Timeline>>,
     /// Every timeline of the run by row id (what `trace` reads).
-    all: BTreeMap<String, Timeline>,
+    all: BTreeMap<RowId, Timeline>,
     /// Labelled attack links as (inbound index, outbound index, condition).
     positives: Vec<(usize, usize, String)>,
     /// Labelled true relay pairs of any kind (excluded from negatives).
@@ -97,7 +98,7 @@ fn load_run(dir: &Path) -> Result<Run, String> {
         .iter()
         .map(|c| c.ids.iter().find_map(|id| all.get(id).cloned()))
         .collect();
-    let all: BTreeMap<String, Timeline> = conns
+    let all: BTreeMap<RowId, Timeline> = conns
         .iter()
         .flat_map(|c| c.ids.iter())
         .filter_map(|id| Some((id.clone(), all.get(id)?.clone())))
@@ -546,7 +547,7 @@ fn flow_throughput() {
                 let dur = (0.1f64.ln() + unit() * (3600f64.ln() - 0.1f64.ln())).exp();
                 let bytes = |u: f64| (200f64.ln() + u * (1e7f64.ln() - 200f64.ln())).exp() as u64;
                 FlowConn {
-                    ids: vec![format!("s{i}")],
+                    ids: vec![format!("s{i}").into()],
                     vantages: vec!["isp".into()],
                     proto: "tcp".into(),
                     orig_h: a,
@@ -638,7 +639,7 @@ fn per_cpu_second(n: usize, cpu: Option<f64>) -> String {
 
 /// All runs' connections and timelines, `copies` times, each copy later in time than
 /// the last ends, with distinct ids.
-fn replicate(runs: &[Run], copies: usize) -> (Vec<FlowConn>, BTreeMap<String, Timeline>) {
+fn replicate(runs: &[Run], copies: usize) -> (Vec<FlowConn>, BTreeMap<RowId, Timeline>) {
     let lo = runs
         .iter()
         .flat_map(|r| r.conns.iter().map(|c| c.start_ns))
@@ -657,7 +658,7 @@ fn replicate(runs: &[Run], copies: usize) -> (Vec<FlowConn>, BTreeMap<String, Ti
         for r in runs {
             for (c, t) in r.conns.iter().zip(&r.timelines) {
                 let mut c = shift_conn(c, by);
-                c.ids = c.ids.iter().map(|id| format!("{id}#{k}")).collect();
+                c.ids = c.ids.iter().map(|id| format!("{id}#{k}").into()).collect();
                 if let Some(t) = t {
                     all.insert(c.ids[0].clone(), shift_timeline(t, by));
                 }
@@ -681,7 +682,7 @@ enum Mode {
 fn links_both(
     mode: Mode,
     conns: &[FlowConn],
-    all: &BTreeMap<String, Timeline>,
+    all: &BTreeMap<RowId, Timeline>,
 ) -> Vec<(usize, usize, std::net::IpAddr, f64, f64)> {
     match mode {
         Mode::Flow => {
@@ -800,7 +801,7 @@ fn on_background(runs: &[Run], mode: Mode) {
                         .filter(|c| c.resp_h == relay)
                         .cloned()
                         .collect();
-                    let mut all: BTreeMap<String, Timeline> = BTreeMap::new();
+                    let mut all: BTreeMap<RowId, Timeline> = BTreeMap::new();
                     for c in &conns {
                         for id in &c.ids {
                             if let Some(t) = x.all.get(id) {

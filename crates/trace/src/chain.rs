@@ -269,8 +269,10 @@ fn add_link(links: &mut Vec<ChainLink>, n: usize, path: &[IpAddr], l: &Link, con
             cl.repeated = Some(r);
         }
     }
-    cl.inbound_ids.extend(inb.ids.iter().cloned());
-    cl.outbound_ids.extend(out.ids.iter().cloned());
+    cl.inbound_ids
+        .extend(inb.ids.iter().map(ToString::to_string));
+    cl.outbound_ids
+        .extend(out.ids.iter().map(ToString::to_string));
     cl.vantages.extend(
         inb.vantages
             .iter()

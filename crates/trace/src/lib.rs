@@ -29,6 +29,7 @@ pub mod flow;
 pub mod hostinfo;
 pub mod packet;
 pub mod repeated;
+pub mod rowid;
 mod shift;
 #[cfg(test)]
 mod testing;
@@ -156,7 +157,8 @@ pub fn candidate_json(conns: &[FlowConn], l: &Link) -> Value {
         json!({
             "orig_h": c.orig_h.to_string(), "orig_p": c.orig_p,
             "resp_h": c.resp_h.to_string(), "resp_p": c.resp_p,
-            "start_ns": c.start_ns, "end_ns": c.end_ns, "ids": c.ids,
+            "start_ns": c.start_ns, "end_ns": c.end_ns,
+            "ids": c.ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
         })
     };
     json!({

@@ -71,6 +71,7 @@ use std::net::IpAddr;
 use crate::conn::{FlowConn, Timeline};
 use crate::error::TraceError;
 use crate::flow::{Link, LinkDetail, Probability};
+use crate::rowid::{RowId, RowSource};
 
 /// The smallest false-match probability packet mode reports (see the module docs).
 pub const PROBABILITY_FLOOR: f64 = 1e-9;
@@ -176,19 +177,19 @@ impl PacketParams {
 /// The timeline packet mode uses for each connection, chosen among its observations.
 /// For a pair, timelines from the same capture are preferred (one clock).
 pub struct Timelines<'a> {
-    by_conn: Vec<Vec<(&'a str, &'a Timeline)>>,
+    by_conn: Vec<Vec<(RowSource<'a>, &'a Timeline)>>,
 }
 
 impl<'a> Timelines<'a> {
     /// Looks up every connection's observations in `all` (keyed by row id).
-    pub fn new(conns: &[FlowConn], all: &'a BTreeMap<String, Timeline>) -> Self {
+    pub fn new(conns: &[FlowConn], all: &'a BTreeMap<RowId, Timeline>) -> Self {
         let by_conn = conns
             .iter()
             .map(|c| {
                 c.ids
                     .iter()
                     .filter_map(|id| all.get_key_value(id))
-                    .map(|(id, t)| (evidence_of(id), t))
+                    .map(|(id, t)| (id.source(), t))
                     .collect()
             })
             .collect();
@@ -211,11 +212,6 @@ impl<'a> Timelines<'a> {
         }
         Some((a.first()?.1, b.first()?.1))
     }
-}
-
-/// The evidence part of a row id (`<evidence16>:<record>`): one capture, one clock.
-fn evidence_of(id: &str) -> &str {
-    id.split_once(':').map_or(id, |(e, _)| e)
 }
 
 /// Finds packet-mode links between every host's inbound and outbound TCP

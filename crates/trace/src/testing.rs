@@ -12,7 +12,7 @@ pub(crate) fn record(
     bytes: Option<(u64, u64)>,
 ) -> FlowConn {
     FlowConn {
-        ids: vec![format!("{orig}-{resp}-{start_s}")],
+        ids: vec![format!("{orig}-{resp}-{start_s}").into()],
         vantages: vec!["v".into()],
         proto: "tcp".into(),
         orig_h: orig.parse().expect("test address"),

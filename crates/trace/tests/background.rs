@@ -74,17 +74,21 @@ fn background_gives_no_confident_link_and_the_true_pair_is_found() {
     for seed in 1..=5u64 {
         let conns = scenario(seed, 150);
         let links = find_links(&conns, &p).unwrap();
-        let confident: Vec<(&str, &str)> = links
+        let confident: Vec<(String, String)> = links
             .iter()
             .filter(|l| l.false_match_probability.get() <= 1e-3)
             .map(|l| {
                 (
-                    conns[l.inbound].ids[0].as_str(),
-                    conns[l.outbound].ids[0].as_str(),
+                    conns[l.inbound].ids[0].to_string(),
+                    conns[l.outbound].ids[0].to_string(),
                 )
             })
             .collect();
-        assert_eq!(confident, [("true-in", "true-out")], "seed {seed}");
+        assert_eq!(
+            confident,
+            [("true-in".to_string(), "true-out".to_string())],
+            "seed {seed}"
+        );
         let bg = links.len() - 1;
         // The background does produce candidates (containment and volume by chance):
         // the probabilities, not the gates, are what keep them out.

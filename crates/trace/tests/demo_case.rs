@@ -105,7 +105,7 @@ fn demo_chain_victim_relay_origin() {
         .collect();
     let (obs, _) = relaytrace_trace::conn::load_case(&case).unwrap();
     for o in &obs {
-        let linked = ids.contains(&o.id.as_str());
+        let linked = ids.contains(&o.id.to_string().as_str());
         let in_chain = &*o.proto == "tcp"
             && ((o.orig_h.to_string() == "192.0.2.66" && o.resp_h.to_string() == "198.51.100.23")
                 || (o.orig_h.to_string() == "198.51.100.23"

@@ -88,7 +88,10 @@ fn an_operator_who_comes_back_is_found_at_a_busy_relay() {
         // Each true pair is a candidate, and the six form one repeated pattern.
         let true_pairs = op
             .iter()
-            .filter(|l| conns[l.inbound].ids[0].replace("in", "out") == conns[l.outbound].ids[0])
+            .filter(|l| {
+                conns[l.inbound].ids[0].to_string().replace("in", "out")
+                    == conns[l.outbound].ids[0].to_string()
+            })
             .count();
         assert_eq!(true_pairs, 6, "seed {seed}");
         let rep = op[0].repeated.expect("repeated evidence");

@@ -42,7 +42,7 @@ pub fn conn(
     rb: u64,
 ) -> FlowConn {
     FlowConn {
-        ids: vec![id],
+        ids: vec![id.into()],
         vantages: vec!["relay-isp".into()],
         proto: "tcp".into(),
         orig_h: orig,
