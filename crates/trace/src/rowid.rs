@@ -99,14 +99,21 @@ impl fmt::Display for RowId {
 }
 
 impl PartialEq<str> for RowId {
+    /// Whether `other` is this id's text (a named id never holds a canonical text, so
+    /// comparing texts is enough there).
     fn eq(&self, other: &str) -> bool {
-        *self == RowId::from(other)
+        match self {
+            RowId::Stored { evidence, record } => other.split_once(':').is_some_and(|(e, r)| {
+                lower_hex_u64(e) == Some(*evidence) && canonical_u64(r) == Some(*record)
+            }),
+            RowId::Named(s) => **s == *other,
+        }
     }
 }
 
 impl PartialEq<&str> for RowId {
     fn eq(&self, other: &&str) -> bool {
-        *self == RowId::from(*other)
+        *self == **other
     }
 }
 
