@@ -124,6 +124,65 @@ fn ingesting_the_same_file_twice_adds_nothing_and_says_so() {
 }
 
 #[test]
+fn an_input_that_added_no_record_can_be_read_again_and_then_counts_as_ingested() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    // A wrong forced format: every line rejected, nothing added.
+    let input = demo_input("victim-edge.conn.log");
+    let path = input.to_str().unwrap();
+    let forced = ["ingest", "--case", &case, "--no-enrich", "--input-format"];
+    let o = run(&[&forced[..], &["suricata-eve", path]].concat());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // The same mistake again: read again, rejected again, its own rejects table.
+    let o = run(&[&forced[..], &["suricata-eve", path]].concat());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(count_conns(&case), 0);
+    let o = run(&["ingest", "--case", &case, "--no-enrich", path]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("read again: its earlier ingest (ledger entry 2) added no record"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(count_conns(&case), 6);
+    // Now it added records: a third run is refused as before.
+    let o = run(&["ingest", "--case", &case, "--no-enrich", path]);
+    assert!(
+        text(&o).contains("already ingested (ledger entry 3"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(count_conns(&case), 6);
+    // NetFlow data before its templates: read again once they are known.
+    let nf = "netflow/logstash-codec-netflow/netflow9_test_cisco_asa_1";
+    let (data, tpl) = (
+        corpus(&format!("{nf}_data.dat")),
+        corpus(&format!("{nf}_tpl.dat")),
+    );
+    for (input, conns) in [(&data, 6), (&tpl, 6), (&data, 20)] {
+        let o = run(&[
+            "ingest",
+            "--case",
+            &case,
+            "--no-enrich",
+            input.to_str().unwrap(),
+        ]);
+        assert_eq!(count_conns(&case), conns, "{}", text(&o));
+    }
+    // The retry's rejects table did not replace the first run's: every entry verifies.
+    let o = run(&["case", "verify", &case]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("0 problems"), "{}", text(&o));
+    let rejects = fs::read_dir(Path::new(&case).join("tables/rejects"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        rejects, 3,
+        "the conn.log's two failed runs and the early NetFlow data"
+    );
+}
+
+#[test]
 fn rejections_are_reported_with_line_and_exit_status_follows_strict() {
     let dir = tempfile::tempdir().unwrap();
     let case = new_case(dir.path());

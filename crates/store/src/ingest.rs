@@ -53,6 +53,11 @@ pub struct IngestOutcome {
     /// When the same bytes were ingested before: that ledger entry's sequence
     /// number and vantage; nothing was added this time.
     pub already: Option<(u64, String)>,
+    /// When the same bytes were ingested before without adding a single record (all
+    /// rejected: a wrong `--input-format`, NetFlow data whose templates came later):
+    /// that ledger entry's sequence number. Such an input is read again rather than
+    /// refused, so a mistake can be mended; the earlier entry stays as it was.
+    pub retry_of: Option<u64>,
     /// Detected or forced format.
     pub format: Option<Format>,
     /// Counts.
@@ -61,6 +66,23 @@ pub struct IngestOutcome {
     pub rejections: Vec<Rejection>,
     /// The file holding every rejection, when there were any.
     pub rejects_file: Option<PathBuf>,
+}
+
+/// Whether an ingest entry added no record but rejected some (see
+/// [`IngestOutcome::retry_of`]). Entries without counts (none are written so) count as
+/// having added records.
+fn added_nothing_but_rejections(e: &crate::ledger::LedgerEntry) -> bool {
+    let count = |k: &str| {
+        e.body
+            .get("counts")
+            .and_then(|c| c.get(k))
+            .and_then(Value::as_u64)
+    };
+    let added = ["conns", "events", "timelines"]
+        .iter()
+        .map(|k| count(k))
+        .try_fold(0u64, |sum, c| Some(sum + c?));
+    added == Some(0) && count("rejected").is_some_and(|r| r > 0)
 }
 
 /// Writes reader output to temporary table files, creating each on first use.
@@ -289,16 +311,26 @@ impl Case {
             input: input.to_path_buf(),
             evidence: String::new(),
             already: None,
+            retry_of: None,
             format: None,
             summary: ReadSummary::default(),
             rejections: Vec::new(),
             rejects_file: None,
         };
         let entries = self.ledger().entries()?;
-        let already = |digest: &str| {
+        fn earlier<'a>(
+            entries: &'a [crate::ledger::LedgerEntry],
+            digest: &'a str,
+        ) -> impl Iterator<Item = &'a crate::ledger::LedgerEntry> {
             entries
                 .iter()
-                .find(|e| e.kind() == "ingest" && e.str_field("evidence") == Some(digest))
+                .filter(move |e| e.kind() == "ingest" && e.str_field("evidence") == Some(digest))
+        }
+        // An earlier ingest of the same bytes refuses this one unless it added no
+        // record and rejected some: then reading again is how the user mends it.
+        let already = |digest: &str| {
+            earlier(&entries, digest)
+                .find(|e| !added_nothing_but_rejections(e))
                 .map(|prior| {
                     let vantage = prior.str_field("vantage").unwrap_or("").to_string();
                     (prior.seq, vantage)
@@ -382,6 +414,7 @@ impl Case {
             outcome.already = Some(prior);
             return Ok(outcome);
         }
+        outcome.retry_of = earlier(&entries, &evidence).last().map(|e| e.seq);
         let evidence_path = self.evidence_path(&evidence);
         if evidence_path.exists() {
             // Left by an ingest interrupted before its commit: same bytes, keep it.
@@ -444,7 +477,23 @@ impl Case {
                 TEMPLATES_TABLE => "json",
                 _ => "parquet",
             };
-            let rel = format!("tables/{table}/{stem}.{ext}");
+            // A table of an earlier entry of the same evidence (a retry, above) keeps
+            // its name and bytes; this run's gets the next free suffix. A file that no
+            // entry names is debris of an interrupted run of this input: replaced.
+            let named = |rel: &str| {
+                entries.iter().any(|e| {
+                    e.body
+                        .get("outputs")
+                        .and_then(Value::as_array)
+                        .is_some_and(|o| o.iter().any(|o| o["path"].as_str() == Some(rel)))
+                })
+            };
+            let mut rel = format!("tables/{table}/{stem}.{ext}");
+            let mut n = 1;
+            while named(&rel) {
+                n += 1;
+                rel = format!("tables/{table}/{stem}-{n}.{ext}");
+            }
             let dest = self.root().join(&rel);
             if let Some(parent) = dest.parent() {
                 fs::create_dir_all(parent).at(parent)?;

@@ -141,6 +141,11 @@ fn print_outcome(o: &IngestOutcome) {
         );
         return;
     }
+    if let Some(seq) = o.retry_of {
+        println!(
+            "{name}: read again: its earlier ingest (ledger entry {seq}) added no record, only rejections"
+        );
+    }
     let s = &o.summary;
     println!(
         "{name}: {} — {} read, {} rejected ({} connections, {} events, {} packet timelines)",
@@ -178,6 +183,7 @@ fn outcome_json(o: &IngestOutcome) -> serde_json::Value {
         "input": o.input.display().to_string(),
         "evidence": o.evidence,
         "already_ingested_as": o.already.as_ref().map(|(seq, _)| seq),
+        "read_again_after": o.retry_of,
         "format": o.format.map(|f| f.as_str()),
         "read": o.summary.read,
         "rejected": o.summary.rejected,
