@@ -108,6 +108,61 @@ fn verify_catches_a_flipped_byte_in_evidence_table_and_ledger() {
 }
 
 #[test]
+fn verify_catches_a_ledger_removed_emptied_or_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    for input in ["victim-edge.conn.log", "relay-isp.eve.json"] {
+        assert!(ingest(&case, "v", &demo_input(input)).status.success());
+    }
+    let (ok, report) = verify_json(&case);
+    assert!(ok, "{report:#}");
+    assert_eq!(
+        report["notes"].as_array().map(Vec::len),
+        Some(0),
+        "{report:#}"
+    );
+    let ledger = Path::new(&case).join("ledger.jsonl");
+    let original = fs::read_to_string(&ledger).unwrap();
+    let first_two: String = original.lines().take(2).map(|l| format!("{l}\n")).collect();
+    let drop_first: String = original.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    let cases: [(&str, Option<&str>, &str); 4] = [
+        ("removed", None, "no entries"),
+        ("emptied", Some(""), "no entries"),
+        ("cut short", Some(&first_two), "ends at entry 1, but"),
+        (
+            "first entry removed",
+            Some(&drop_first),
+            "not the case's `init` entry",
+        ),
+    ];
+    for (what, content, says) in cases {
+        match content {
+            None => fs::remove_file(&ledger).unwrap(),
+            Some(c) => fs::write(&ledger, c).unwrap(),
+        }
+        let (ok, report) = verify_json(&case);
+        assert!(!ok, "{what}: verify passed: {report:#}");
+        assert!(
+            report["problems"].to_string().contains(says),
+            "{what}: {report:#}"
+        );
+        fs::write(&ledger, &original).unwrap();
+    }
+    assert!(verify_json(&case).0);
+    // A head left one entry behind (a kill between the two writes) is a note only.
+    let head = Path::new(&case).join("ledger.head");
+    let last_but_one = original.lines().nth(1).unwrap();
+    let v: serde_json::Value = serde_json::from_str(last_but_one).unwrap();
+    fs::write(&head, format!("{{\"seq\":1,\"hash\":{}}}\n", v["hash"])).unwrap();
+    let (ok, report) = verify_json(&case);
+    assert!(ok, "{report:#}");
+    assert!(
+        report["notes"].to_string().contains("1 entry behind"),
+        "{report:#}"
+    );
+}
+
+#[test]
 fn ingesting_the_same_file_twice_adds_nothing_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let case = new_case(dir.path());

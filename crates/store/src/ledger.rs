@@ -6,6 +6,13 @@
 //! breaks the chain from that line on, which [`Ledger::check_chain`] reports.
 //! An entry is committed when its line, newline included, is on disk: a line cut
 //! short by a crash was never committed and is dropped on the next append.
+//!
+//! A chain shows a changed or removed line, but not lines cut off at the end: the
+//! shorter ledger is a valid chain too. So every append also records the newest
+//! entry's `seq` and `hash` in `ledger.head` (written aside and renamed over), and
+//! `case verify` compares the two. Someone who can rewrite the case can rewrite that
+//! file as well; it catches a ledger cut short by accident or by a careless hand, and
+//! signed bundles are what hold against the rest.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -196,7 +203,56 @@ impl Ledger {
             .at(&self.path)?;
         file.write_all(line.as_bytes()).at(&self.path)?;
         file.sync_all().at(&self.path)?;
+        drop(file);
+        self.write_head(seq, &hash)?;
         Ok(LedgerEntry { seq, body, hash })
+    }
+
+    /// Path of the head file (`ledger.head` beside `ledger.jsonl`).
+    pub fn head_path(&self) -> PathBuf {
+        self.path.with_extension("head")
+    }
+
+    /// Records `seq` and `hash` as the newest entry: written aside, synced, renamed
+    /// over the old head. A crash before the rename leaves the head one entry behind,
+    /// which verification notes and the next append mends.
+    fn write_head(&self, seq: u64, hash: &str) -> Result<(), StoreError> {
+        let head = self.head_path();
+        let partial = self.path.with_extension("head.partial");
+        let mut text = serde_json::json!({ "seq": seq, "hash": hash }).to_string();
+        text.push('\n');
+        let mut f = File::create(&partial).at(&partial)?;
+        f.write_all(text.as_bytes()).at(&partial)?;
+        f.sync_all().at(&partial)?;
+        std::fs::rename(&partial, &head).at(&head)?;
+        Ok(())
+    }
+
+    /// The newest entry's `seq` and `hash` as the head file records them; `None`
+    /// when there is no head file (a case written before heads were recorded).
+    pub fn head(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let path = self.head_path();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).at(&path),
+        };
+        let v: Value = serde_json::from_str(&text).map_err(|e| StoreError::BadLedger {
+            path: path.clone(),
+            line: 1,
+            reason: format!("not a ledger head: {e}"),
+        })?;
+        match (
+            v.get("seq").and_then(Value::as_u64),
+            v.get("hash").and_then(Value::as_str),
+        ) {
+            (Some(seq), Some(hash)) => Ok(Some((seq, hash.to_string()))),
+            _ => Err(StoreError::BadLedger {
+                path,
+                line: 1,
+                reason: "not a ledger head: needs `seq` (a number) and `hash` (a string)".into(),
+            }),
+        }
     }
 
     fn drop_partial_tail(&self) -> Result<(), StoreError> {

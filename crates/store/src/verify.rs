@@ -50,6 +50,7 @@ pub fn verify(case: &Case) -> Result<VerifyReport, StoreError> {
         ));
     }
     report.entries = scan.entries.len() as u64;
+    check_ends(&ledger, &scan, &ledger_name, &mut report)?;
     let mut known: BTreeSet<String> = BTreeSet::new();
     for entry in &scan.entries {
         if let Some(ev) = entry.str_field("evidence") {
@@ -102,6 +103,64 @@ pub fn verify(case: &Case) -> Result<VerifyReport, StoreError> {
             .push("tables/.tmp: uncommitted output of an interrupted ingest or enrich (ignored; removed by the next one)".into());
     }
     Ok(report)
+}
+
+/// Checks that the ledger starts with the case's `init` entry and ends where its
+/// head file says (see [`crate::ledger`]): the chain alone shows neither a ledger
+/// emptied nor one cut short.
+fn check_ends(
+    ledger: &crate::ledger::Ledger,
+    scan: &crate::ledger::LedgerScan,
+    ledger_name: &str,
+    report: &mut VerifyReport,
+) -> Result<(), StoreError> {
+    match scan.entries.first() {
+        None if scan.problems.is_empty() => report.problems.push(format!(
+            "{ledger_name}: no entries (missing or emptied: a case's ledger starts with its `init` entry)"
+        )),
+        Some(first) if first.kind() != "init" => report.problems.push(format!(
+            "{ledger_name}: line 1: a `{}` entry, not the case's `init` entry",
+            first.kind()
+        )),
+        _ => {}
+    }
+    let head_name = ledger.head_path().display().to_string();
+    let head = match ledger.head() {
+        Ok(h) => h,
+        Err(e) => {
+            report.problems.push(e.to_string());
+            return Ok(());
+        }
+    };
+    let last = scan.entries.last();
+    match (head, last) {
+        (None, None) => {}
+        (None, Some(_)) => report.notes.push(format!(
+            "{head_name}: missing (cases written before relaytrace recorded it have none; without it, entries cut off the ledger's end cannot be noticed)"
+        )),
+        (Some((seq, hash)), last) => match last {
+            Some(last) if last.seq >= seq => {
+                let at = scan.entries.iter().find(|e| e.seq == seq);
+                if let Some(at) = at.filter(|e| e.hash != hash) {
+                    report.problems.push(format!(
+                        "{ledger_name}: entry {seq} has hash {}, but {head_name} records {hash}: the ledger was rewritten",
+                        at.hash
+                    ));
+                } else if last.seq > seq {
+                    let behind = last.seq - seq;
+                    report.notes.push(format!(
+                        "{head_name}: {behind} entr{} behind the ledger (an append interrupted before the head was updated; the next write updates it)",
+                        if behind == 1 { "y" } else { "ies" }
+                    ));
+                }
+            }
+            _ => report.problems.push(format!(
+                "{ledger_name}: ends {}, but {head_name} records entry {seq}: entries were removed from its end",
+                last.map_or("before its first entry".to_string(), |l| format!("at entry {}", l.seq)),
+            )),
+        },
+    }
+    Ok(())
 }
 
 /// What an unreferenced file in `dir` is. Nothing reads such files (tables and
