@@ -4,6 +4,18 @@
 //! lines or CSV, and turns typed library errors into one-line messages. No analysis
 //! logic lives here.
 
+/// `println!` that ends the process quietly when standard output has been closed
+/// (`relaytrace case log | head -1`), where `println!` panics with a backtrace.
+macro_rules! outln {
+    () => { $crate::output::print_or_leave(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::output::print_or_leave(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` with the same ending as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::output::print_or_leave(format_args!($($arg)*)) };
+}
+
 mod commands;
 mod output;
 

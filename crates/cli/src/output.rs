@@ -37,6 +37,22 @@ pub fn list_rows(
     }
 }
 
+/// Writes to standard output; when the reader has gone (a closed pipe), ends the
+/// process with status 0 and no message, as a listing cut short by `| head` does
+/// (see [`list_rows`]). Any other write error is reported on standard error and ends
+/// the process with status 1. What the command wrote to the case before is committed
+/// or, if cut mid-way, left as an interrupted run (which the case store tolerates).
+pub fn print_or_leave(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.downcast_ref::<std::io::Error>()
         .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)

@@ -633,6 +633,36 @@ fn listings_stream_filter_and_stop_quietly_with_their_reader() {
     );
 }
 
+/// Every command that prints ends quietly when its reader has gone before it wrote:
+/// `println!` panicked there ("failed printing to stdout: Broken pipe").
+#[test]
+fn commands_end_quietly_when_standard_output_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    assert!(ingest(&case, "edge", &demo_input("victim-edge.conn.log"))
+        .status
+        .success());
+    for args in [
+        vec!["case", "log", case.as_str()],
+        vec!["case", "log", case.as_str(), "--format", "json"],
+        vec!["case", "verify", case.as_str()],
+        vec!["conns", "--case", case.as_str()],
+    ] {
+        let mut child = bin()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the command can have written anything.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
+
 /// A directory given as input is refused with what to do instead, and nothing is
 /// recorded for it.
 #[test]

@@ -86,10 +86,10 @@ pub fn run(args: AssessArgs) -> Result<ExitCode> {
     }
     let rec = record(&case, &a)?;
     match args.format {
-        AssessFormat::Json => println!("{}", serde_json::to_string_pretty(&a.to_json())?),
+        AssessFormat::Json => outln!("{}", serde_json::to_string_pretty(&a.to_json())?),
         AssessFormat::Text => {
-            print!("{}", a.text(args.explain));
-            println!(
+            out!("{}", a.text(args.explain));
+            outln!(
                 "\nfinding {} ({})",
                 rec.path,
                 if rec.added {
@@ -99,7 +99,7 @@ pub fn run(args: AssessArgs) -> Result<ExitCode> {
                 }
             );
         }
-        AssessFormat::Markdown => print!("{}", a.markdown(args.explain)),
+        AssessFormat::Markdown => out!("{}", a.markdown(args.explain)),
     }
     if let Some(dir) = &args.requests {
         let files = requests::write(dir, &a)

@@ -222,7 +222,7 @@ pub fn run(cmd: BlockCommand) -> Result<ExitCode> {
                 plan_sha256: sha,
                 now_ns: now,
             };
-            print!("{}", render::render(&plan, target(a.to, a.speaker), &cx)?);
+            out!("{}", render::render(&plan, target(a.to, a.speaker), &cx)?);
             Ok(ExitCode::SUCCESS)
         }
         BlockCommand::Expire(a) => {
@@ -239,7 +239,7 @@ pub fn run(cmd: BlockCommand) -> Result<ExitCode> {
                 plan.rules.len(),
                 format_iso8601_us(cx.now_ns)
             );
-            print!("{}", render::expire(&plan, target(a.to, a.speaker), &cx)?);
+            out!("{}", render::expire(&plan, target(a.to, a.speaker), &cx)?);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -247,7 +247,7 @@ pub fn run(cmd: BlockCommand) -> Result<ExitCode> {
 
 fn run_plan(a: PlanArgs) -> Result<ExitCode> {
     if a.print_default_policy {
-        print!("{}", relaytrace_block::policy::DEFAULT_POLICY);
+        out!("{}", relaytrace_block::policy::DEFAULT_POLICY);
         return Ok(ExitCode::SUCCESS);
     }
     let dir = a.case.expect("clap requires --case");
@@ -257,13 +257,13 @@ fn run_plan(a: PlanArgs) -> Result<ExitCode> {
     let plan = plan_case(&case, &pol, now_ns(a.now.as_deref())?, snap.as_ref())?;
     let rec = record(&case, &plan)?;
     match a.format {
-        PlanFormat::Json => print!(
+        PlanFormat::Json => out!(
             "{}",
             String::from_utf8(relaytrace_block::plan_bytes(&plan)).expect("JSON is UTF-8")
         ),
         PlanFormat::Table => {
             print_plan(&plan);
-            println!(
+            outln!(
                 "\nplan {} ({}); policy {} sha256 {}",
                 rec.path,
                 if rec.added {
@@ -307,7 +307,7 @@ fn snapshot_for(
 /// nftables rendering.
 pub fn demo_step(case: &Path, data: &DataDirArg) -> Result<()> {
     demo_plan(case, data)?;
-    println!("\n== block: the plan rendered for nftables (relaytrace block render --to nftables)");
+    outln!("\n== block: the plan rendered for nftables (relaytrace block render --to nftables)");
     run(BlockCommand::Render(RenderArgs {
         case: case.to_path_buf(),
         to: ToArg::Nftables,
@@ -333,9 +333,9 @@ pub fn demo_plan(case: &Path, data: &DataDirArg) -> Result<()> {
 
 /// Prints a plan for people: decisions, rules with collateral, the comparison.
 pub fn print_plan(plan: &Plan) {
-    println!("decisions:");
+    outln!("decisions:");
     for d in &plan.decisions {
-        println!(
+        outln!(
             "  {:<6} {:<15} {:<20} {}",
             if d.blocked { "BLOCK" } else { "refuse" },
             d.kind.as_str(),
@@ -343,10 +343,10 @@ pub fn print_plan(plan: &Plan) {
             d.reason
         );
     }
-    println!("rules ({}):", plan.rules.len());
+    outln!("rules ({}):", plan.rules.len());
     for r in &plan.rules {
         let c = &r.collateral;
-        println!(
+        outln!(
             "  {:<20} until {}  attack flows {}, collateral: {} flow(s), {} host(s), {} byte(s)",
             r.prefix.to_string(),
             format_iso8601_us(r.expires_ns),
@@ -356,16 +356,18 @@ pub fn print_plan(plan: &Plan) {
             c.bytes
         );
         for n in &c.top_networks {
-            println!(
+            outln!(
                 "  {:<20}   affected: {} ({} flow(s))",
-                "", n.network, n.flows
+                "",
+                n.network,
+                n.flows
             );
         }
         for w in &c.warnings {
-            println!("  {:<20}   WARNING: {w}", "");
+            outln!("  {:<20}   WARNING: {w}", "");
         }
     }
-    println!("side by side:");
+    outln!("side by side:");
     for alt in &plan.comparison {
         // A whole AS can be thousands of prefixes: name the first few, count the rest
         // (`--format json` has them all).
@@ -379,7 +381,7 @@ pub fn print_plan(plan: &Plan) {
         if alt.prefixes.len() > SHOWN {
             ps.push(format!("… {} more", alt.prefixes.len() - SHOWN));
         }
-        println!(
+        outln!(
             "  {:<26} {} in {} prefix(es) [{}]: attack flows {}, collateral {} flow(s), {} host(s), {} byte(s); policy: {}",
             alt.name,
             address_count(&alt.prefixes),
@@ -393,7 +395,7 @@ pub fn print_plan(plan: &Plan) {
         );
     }
     if plan.overblock_addresses != "0" {
-        println!(
+        outln!(
             "covers include {} address(es) beyond the targets (policy cover.max_overblock_addresses)",
             plan.overblock_addresses
         );

@@ -13,7 +13,8 @@ use serde_json::json;
 pub enum ReportFormat {
     /// Human-readable lines.
     Text,
-    /// One JSON document.
+    /// JSON: `verify` prints one document; `log` prints one entry per line (JSON Lines,
+    /// as the ledger itself is kept).
     Json,
 }
 
@@ -61,14 +62,14 @@ pub fn run(cmd: CaseCommand) -> Result<ExitCode> {
                     .unwrap_or_else(|| "case".into())
             });
             Case::init(&dir, &name)?;
-            println!("created case {:?} in {}", name, dir.display());
+            outln!("created case {:?} in {}", name, dir.display());
             Ok(ExitCode::SUCCESS)
         }
         CaseCommand::Verify { dir, format } => {
             let case = Case::open(&dir)?;
             let report = verify(&case)?;
             match format {
-                ReportFormat::Json => println!(
+                ReportFormat::Json => outln!(
                     "{:#}",
                     json!({
                         "ok": report.ok(),
@@ -80,12 +81,12 @@ pub fn run(cmd: CaseCommand) -> Result<ExitCode> {
                 ),
                 ReportFormat::Text => {
                     for p in &report.problems {
-                        println!("ALTERED  {p}");
+                        outln!("ALTERED  {p}");
                     }
                     for n in &report.notes {
-                        println!("note     {n}");
+                        outln!("note     {n}");
                     }
-                    println!(
+                    outln!(
                         "{}: {} ledger entries, {} files checked, {} problems",
                         if report.ok() { "OK" } else { "FAILED" },
                         report.entries,
@@ -108,7 +109,7 @@ pub fn run(cmd: CaseCommand) -> Result<ExitCode> {
                     ReportFormat::Json => {
                         let mut body = e.body.clone();
                         body.insert("hash".into(), e.hash.clone().into());
-                        println!("{}", serde_json::Value::Object(body));
+                        outln!("{}", serde_json::Value::Object(body));
                     }
                     ReportFormat::Text => {
                         let detail = match e.kind() {
@@ -170,7 +171,7 @@ pub fn run(cmd: CaseCommand) -> Result<ExitCode> {
                             }
                             _ => String::new(),
                         };
-                        println!(
+                        outln!(
                             "{:>4}  {:<8} {}  {}",
                             e.seq,
                             e.kind(),

@@ -250,7 +250,7 @@ fn update(args: UpdateArgs) -> Result<ExitCode> {
     let add =
         |b: &mut SnapshotBuilder, kind: SourceKind, path: &Path, prov: Provenance| -> Result<()> {
             let r = b.add(kind, path, prov)?;
-            println!(
+            outln!(
                 "{:<13} {}: {} rows, {} rejected, {} overlaps resolved",
                 kind.name(),
                 path.display(),
@@ -259,10 +259,10 @@ fn update(args: UpdateArgs) -> Result<ExitCode> {
                 r.meta.overlaps
             );
             for p in r.problems.iter().take(5) {
-                println!("  skipped {p}");
+                outln!("  skipped {p}");
             }
             if r.meta.rejected > 5 {
-                println!("  ... {} more skipped rows", r.meta.rejected - 5);
+                outln!("  ... {} more skipped rows", r.meta.rejected - 5);
             }
             Ok(())
         };
@@ -296,7 +296,7 @@ fn update(args: UpdateArgs) -> Result<ExitCode> {
     }
     if args.attack {
         let dir = fetch_attack(&args.data)?;
-        println!(
+        outln!(
             "ATT&CK v18.1 lookup files in {} (MITRE ATT&CK terms of use: see LICENSE there)",
             dir.display()
         );
@@ -304,7 +304,7 @@ fn update(args: UpdateArgs) -> Result<ExitCode> {
     let built = b.build();
     let path = built.write_to_dir(&dir.snapshots())?;
     dir.set_current(&built.digest)?;
-    println!(
+    outln!(
         "snapshot {} ({} IPv4 + {} IPv6 segments, {} records, {:.1} MiB) is now current\n  {}",
         built.digest,
         built.meta.v4_segments,
@@ -319,9 +319,9 @@ fn update(args: UpdateArgs) -> Result<ExitCode> {
 fn status(dir: &DataDir) -> Result<ExitCode> {
     let current = dir.current()?;
     let all = dir.list()?;
-    println!("data directory: {}", dir.root().display());
+    outln!("data directory: {}", dir.root().display());
     if all.is_empty() {
-        println!("no snapshot yet: run `relaytrace data update`");
+        outln!("no snapshot yet: run `relaytrace data update`");
         return Ok(ExitCode::from(1));
     }
     let mut bad = false;
@@ -331,13 +331,13 @@ fn status(dir: &DataDir) -> Result<ExitCode> {
         let snap = match Snapshot::open(&path).and_then(|s| s.verify_digest().map(|_| s)) {
             Ok(s) => s,
             Err(e) => {
-                println!("snapshot {digest}: DAMAGED: {e}");
+                outln!("snapshot {digest}: DAMAGED: {e}");
                 bad = true;
                 continue;
             }
         };
         let m = snap.meta();
-        println!(
+        outln!(
             "\nsnapshot {digest}{} (digest verified; {:.1} MiB; {} IPv4 + {} IPv6 segments; {} records)",
             if is_current { "  [current]" } else { "" },
             snap.size_bytes() as f64 / (1 << 20) as f64,
@@ -346,7 +346,7 @@ fn status(dir: &DataDir) -> Result<ExitCode> {
             m.records
         );
         for s in &m.sources {
-            println!(
+            outln!(
                 "  {:<13} {:<32} {:<45} {} rows, {} rejected, {} overlaps  sha256 {}",
                 s.kind,
                 s.file,
@@ -357,16 +357,16 @@ fn status(dir: &DataDir) -> Result<ExitCode> {
                 &s.sha256[..16]
             );
             if let Some(l) = &s.licence {
-                println!(
+                outln!(
                     "  {:<13} licence {l}: {}",
                     "",
                     s.credit.as_deref().unwrap_or("")
                 );
             }
         }
-        println!("  precedence: {}", m.precedence);
+        outln!("  precedence: {}", m.precedence);
     }
-    println!("\nCredits: AS data of the default snapshot is from RouteViews (routeviews.org), DB-IP (db-ip.com) \
+    outln!("\nCredits: AS data of the default snapshot is from RouteViews (routeviews.org), DB-IP (db-ip.com) \
 and the NRO (nro.net), licensed CC BY 4.0, merged by the ip-location-db project; country data is \
 ip-location-db geo-whois-asn-country (CC0).");
     Ok(if bad {

@@ -116,7 +116,7 @@ fn ingest_all(
             format: None,
         };
         let o = case.ingest(&path, &options, read_options)?;
-        println!(
+        outln!(
             "ingest {} — {} (vantage {}): {} — {} read, {} rejected",
             i.name,
             i.what,
@@ -135,16 +135,14 @@ fn enrich(dir: &Path, data: &DataDirArg, offline: bool) -> Result<()> {
     let installed = data.resolve()?.open_current()?.is_some();
     if !installed {
         if offline {
-            println!(
-                "enrich: no snapshot installed and --offline: hops will have no ASN or country"
-            );
+            outln!("enrich: no snapshot installed and --offline: hops will have no ASN or country");
             return Ok(());
         }
-        println!("enrich: no snapshot installed yet; fetching the pinned public datasets (relaytrace data update)");
+        outln!("enrich: no snapshot installed yet; fetching the pinned public datasets (relaytrace data update)");
         update_defaults(data)?;
     }
     if let Some(line) = super::enrich::auto(dir, data)? {
-        println!("enrich: {line}");
+        outln!("enrich: {line}");
     }
     Ok(())
 }
@@ -187,49 +185,49 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let inputs_dir = dir.with_extension("inputs");
     fs::create_dir_all(&inputs_dir)
         .with_context(|| format!("creating {}", inputs_dir.display()))?;
-    println!("== relaytrace demo: case {}", dir.display());
+    outln!("== relaytrace demo: case {}", dir.display());
     let case = Case::init(dir, DEMO_NAME)?;
     let mut read_options = ReadOptions::default();
 
-    println!("\n== stage 1: the victim's network and relay2");
+    outln!("\n== stage 1: the victim's network and relay2");
     ingest_all(&case, &inputs_dir, &STAGE_ONE, &mut read_options)?;
     enrich(dir, &args.data, args.offline)?;
     let report = verify(&case)?;
-    println!(
+    outln!(
         "verify: {} ({} ledger entries, {} files checked)",
         if report.ok() { "OK" } else { "FAILED" },
         report.entries,
         report.files_checked
     );
-    println!("\n== stage 1: connections involving relay2 (200.87.112.10)");
+    outln!("\n== stage 1: connections involving relay2 (200.87.112.10)");
     run_conns(ConnsArgs::for_host(dir.clone(), "200.87.112.10".parse()?))?;
-    println!("\n== stage 1 trace: from the victim {VICTIM} upstream");
+    outln!("\n== stage 1 trace: from the victim {VICTIM} upstream");
     run_trace(TraceArgs::for_victim(dir.clone(), VICTIM))?;
     write_evidence(&case)?;
-    println!("\n== stage 1 assess: the evidence file (public reporting on the 2014 Sony Pictures attack) and the trace so far");
+    outln!("\n== stage 1 assess: the evidence file (public reporting on the 2014 Sony Pictures attack) and the trace so far");
     assess(dir, &args.data)?;
-    println!("\n== stage 1 block plan: what the policy allows on this much proof");
+    outln!("\n== stage 1 block plan: what the policy allows on this much proof");
     super::block::demo_plan(dir, &args.data)?;
 
-    println!("\n== stage 2: relay1's operator answers with its network capture");
+    outln!("\n== stage 2: relay1's operator answers with its network capture");
     ingest_all(&case, &inputs_dir, &STAGE_TWO, &mut read_options)?;
     enrich(dir, &args.data, true)?;
-    println!("\n== stage 2 trace: from the victim {VICTIM} upstream");
+    outln!("\n== stage 2 trace: from the victim {VICTIM} upstream");
     run_trace(TraceArgs::for_victim(dir.clone(), VICTIM))?;
-    println!("\n== stage 2 assess: the same evidence file and the longer chain");
+    outln!("\n== stage 2 assess: the same evidence file and the longer chain");
     assess(dir, &args.data)?;
 
     let report = verify(&case)?;
-    println!(
+    outln!(
         "\nverify: {} ({} ledger entries, {} files checked)",
         if report.ok() { "OK" } else { "FAILED" },
         report.entries,
         report.files_checked
     );
     // Block (issue 6): a separate last stage over the newest findings.
-    println!("\n== block: what the default policy lets a partner block, and at what cost");
+    outln!("\n== block: what the default policy lets a partner block, and at what cost");
     super::block::demo_step(dir, &args.data)?;
-    println!("\n== ledger");
+    outln!("\n== ledger");
     run_case(CaseCommand::Log {
         dir: dir.clone(),
         format: ReportFormat::Text,

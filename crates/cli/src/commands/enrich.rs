@@ -38,7 +38,7 @@ pub struct EnrichArgs {
 pub fn run(args: EnrichArgs) -> Result<ExitCode> {
     let case = Case::open(&args.case)?;
     let snap = super::whois::load_snapshot(args.snapshot.as_ref(), &args.data)?;
-    println!("{}", enrich_case(&case, &snap)?);
+    outln!("{}", enrich_case(&case, &snap)?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -155,7 +155,7 @@ fn append(case: &Path, block: &str, item: &str) -> Result<()> {
     fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
     fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     log_evidence(&c, "add", Some(item))?;
-    println!("added {item} to {}", path.display());
+    outln!("added {item} to {}", path.display());
     Ok(())
 }
 
@@ -170,7 +170,7 @@ pub fn run(cmd: EvidenceCommand) -> Result<ExitCode> {
             }
             fs::write(&path, skeleton()).with_context(|| format!("writing {}", path.display()))?;
             log_evidence(&c, "init", None)?;
-            println!("created {}", path.display());
+            outln!("created {}", path.display());
         }
         EvidenceCommand::Add(add) => match *add {
             AddCommand::Hypothesis(a) => {
@@ -207,7 +207,7 @@ pub fn run(cmd: EvidenceCommand) -> Result<ExitCode> {
             let c = Case::open(&case)?;
             let path = c.root().join(EVIDENCE_FILE);
             let set = relaytrace_assess::evidence::load(&path)?;
-            println!("hypotheses:");
+            outln!("hypotheses:");
             for h in &set.hypotheses {
                 let fp = h.origin.as_ref().map_or(String::new(), |o| {
                     format!(
@@ -221,11 +221,11 @@ pub fn run(cmd: EvidenceCommand) -> Result<ExitCode> {
                         o.prefixes.join(",")
                     )
                 });
-                println!("  {:<22} prior {:.3}  {}{fp}", h.id, h.prior, h.name);
+                outln!("  {:<22} prior {:.3}  {}{fp}", h.id, h.prior, h.name);
             }
-            println!("items:");
+            outln!("items:");
             for it in &set.items {
-                println!(
+                outln!(
                     "  {:<24} {:<15} {}{} w={:.3} group={}{}  {}",
                     it.id,
                     it.kind.as_str(),
@@ -238,7 +238,7 @@ pub fn run(cmd: EvidenceCommand) -> Result<ExitCode> {
                 );
             }
             let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-            println!(
+            outln!(
                 "{} hypotheses, {} items (kinds: {})",
                 set.hypotheses.len(),
                 set.items.len(),

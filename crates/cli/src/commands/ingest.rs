@@ -110,14 +110,14 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         }
     }
     if args.format == ReportFormat::Json {
-        println!("{:#}", serde_json::Value::Array(reports));
+        outln!("{:#}", serde_json::Value::Array(reports));
     }
     // Enrichment follows any input that could be opened (also one ingested before:
     // it catches up on a case whose last enrichment was skipped or interrupted); after
     // inputs that all failed there is nothing to say about it.
     if !args.no_enrich && any_read {
         match super::enrich::auto(&args.case, &args.data) {
-            Ok(Some(outcome)) if args.format == ReportFormat::Text => println!("enrich: {outcome}"),
+            Ok(Some(outcome)) if args.format == ReportFormat::Text => outln!("enrich: {outcome}"),
             Ok(_) => {}
             Err(e) => {
                 failed = true;
@@ -135,19 +135,19 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
 fn print_outcome(o: &IngestOutcome) {
     let name = o.input.display();
     if let Some((seq, vantage)) = &o.already {
-        println!(
+        outln!(
             "{name}: already ingested (ledger entry {seq}, vantage {vantage}, sha256 {}); nothing added",
             &o.evidence[..16]
         );
         return;
     }
     if let Some(seq) = o.retry_of {
-        println!(
+        outln!(
             "{name}: read again: its earlier ingest (ledger entry {seq}) added no record, only rejections"
         );
     }
     let s = &o.summary;
-    println!(
+    outln!(
         "{name}: {} — {} read, {} rejected ({} connections, {} events, {} packet timelines)",
         o.format.map(|f| f.as_str()).unwrap_or("?"),
         s.read,
@@ -157,23 +157,23 @@ fn print_outcome(o: &IngestOutcome) {
         s.timelines
     );
     if s.templates > 0 {
-        println!("  {} NetFlow/IPFIX templates learned", s.templates);
+        outln!("  {} NetFlow/IPFIX templates learned", s.templates);
     }
     if s.merged > 0 {
-        println!("  {} flow records merged into earlier records of the same flow (active-timeout splits)", s.merged);
+        outln!("  {} flow records merged into earlier records of the same flow (active-timeout splits)", s.merged);
     }
     for r in &o.rejections {
-        println!("  rejected {name}: {r}");
+        outln!("  rejected {name}: {r}");
     }
     if s.rejected > o.rejections.len() as u64 {
-        println!(
+        outln!(
             "  ... and {} more rejections",
             s.rejected - o.rejections.len() as u64
         );
     }
     if let Some(f) = &o.rejects_file {
         if s.rejected > 0 {
-            println!("  all rejections: {}", f.display());
+            outln!("  all rejections: {}", f.display());
         }
     }
 }

@@ -174,14 +174,14 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
     let rec = record(&case, &outcome, &p)?;
     match args.format {
         TraceFormat::Json => {
-            println!("{}", serde_json::to_string_pretty(&outcome.json)?);
+            outln!("{}", serde_json::to_string_pretty(&outcome.json)?);
         }
         TraceFormat::Table => {
             print_table(&outcome.chains);
             if outcome.chains.is_empty() {
-                println!("{}", why_no_chain(&outcome, &p.victim));
+                outln!("{}", why_no_chain(&outcome, &p.victim));
             }
-            println!(
+            outln!(
                 "\n{} chain(s); {} candidate link(s); finding {} ({})",
                 outcome.chains.len(),
                 outcome.candidate_links,
@@ -224,11 +224,11 @@ fn why_no_chain(
 
 fn print_table(chains: &[Chain]) {
     for (n, c) in chains.iter().enumerate() {
-        println!("chain {} ({} session(s))", n + 1, c.sessions);
+        outln!("chain {} ({} session(s))", n + 1, c.sessions);
         for h in &c.hops {
             let ip = h.ip.map_or("-".to_string(), |a| a.to_string());
             let asn = h.info.asn.map_or("-".to_string(), |a| format!("AS{a}"));
-            println!(
+            outln!(
                 "  {:<15} {:<40} {:<8} {:<3} {}",
                 h.role.as_str(),
                 ip,
@@ -237,11 +237,11 @@ fn print_table(chains: &[Chain]) {
                 h.info.org.as_deref().unwrap_or("-")
             );
             if let Some(note) = &h.note {
-                println!("  {:<15} ({note})", "");
+                outln!("  {:<15} ({note})", "");
             }
         }
         for l in &c.links {
-            println!(
+            outln!(
                 "  link {} -> {} -> {} ({}): score {:.3}, false-match probability {:.2e} ({} candidate(s) at the relay), vantages {}",
                 l.from,
                 l.relay,
@@ -253,7 +253,7 @@ fn print_table(chains: &[Chain]) {
                 l.vantages.join(",")
             );
             if let Some(r) = &l.repeated {
-                println!(
+                outln!(
                     "    repeated sessions: {} of {}'s {} session(s) into {} carried one to {} (false-match probability of the pattern {:.2e}, {} host pair(s) at the relay)",
                     r.sessions,
                     l.from,
@@ -266,7 +266,7 @@ fn print_table(chains: &[Chain]) {
             }
         }
         if let Some(s) = &c.stopped {
-            println!("  ({s})");
+            outln!("  ({s})");
         }
     }
 }
