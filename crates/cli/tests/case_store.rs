@@ -633,6 +633,40 @@ fn listings_stream_filter_and_stop_quietly_with_their_reader() {
     );
 }
 
+/// A capture whose every packet is lost reads as "0 read" and fails (the reader's own
+/// `pcap-stats` summary is no record of it); the summaries of a NetFlow export
+/// capture have ids of their own.
+#[test]
+fn a_capture_with_no_readable_packet_fails_and_summary_events_have_unique_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    let good = corpus("zeek-pcap-pairs/scripts.base.protocols.pop3.basic/pop3.pcap");
+    let mut bytes = fs::read(&good).unwrap();
+    // The first record's captured length: far beyond the end of the file.
+    bytes[24 + 8..24 + 12].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
+    let bad = dir.path().join("bad.pcap");
+    fs::write(&bad, bytes).unwrap();
+    let o = ingest(&case, "edge", &bad);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("0 read, 1 rejected"), "{}", text(&o));
+    assert!(text(&o).contains("byte offset 24"), "{}", text(&o));
+
+    let o = ingest(&case, "edge", &demo_input("testbed-victim.netflow-v9.pcap"));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["events", "--case", &case, "--format", "jsonl"]);
+    let ids: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+        .collect();
+    let kinds = String::from_utf8_lossy(&o.stdout).matches("-stats").count();
+    assert!(
+        kinds >= 3,
+        "pcap-stats of both captures and the export stats: {ids:?}"
+    );
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+}
+
 /// Every command that prints ends quietly when its reader has gone before it wrote:
 /// `println!` panicked there ("failed printing to stdout: Broken pipe").
 #[test]

@@ -52,7 +52,9 @@ pub struct ReadSummary {
     pub rejected: u64,
     /// Connections among `read`.
     pub conns: u64,
-    /// Events among `read`.
+    /// Events among `read` (the readers' summaries of a whole input, such as
+    /// `pcap-stats`, are stored as events but counted in neither: see
+    /// `relaytrace_model::READER_SUMMARY_KINDS`).
     pub events: u64,
     /// Packet timelines emitted.
     pub timelines: u64,
@@ -92,8 +94,12 @@ impl<S: Sink + ?Sized> Sink for CountingSink<'_, S> {
         self.inner.timeline(timeline)
     }
     fn event(&mut self, event: Event) -> std::io::Result<()> {
-        self.summary.read += 1;
-        self.summary.events += 1;
+        // A reader's summary of the whole input is no record of it: a capture whose
+        // every packet was lost must read as "0 read", not as one.
+        if !event.is_reader_summary() {
+            self.summary.read += 1;
+            self.summary.events += 1;
+        }
         self.inner.event(event)
     }
     fn reject(&mut self, rejection: Rejection) -> std::io::Result<()> {

@@ -18,3 +18,23 @@ pub struct Event {
     /// Line number (text formats) or record index of the record in its input.
     pub record: u64,
 }
+
+/// Kinds of the events a reader writes about an input as a whole (what a capture held,
+/// what it had to skip) rather than for one of its records: stored with the events,
+/// but neither counted as records read nor as events of the input, so an input whose
+/// every record was lost reads as "0 read".
+pub const READER_SUMMARY_KINDS: [&str; 2] = ["pcap-stats", "netflow-export-stats"];
+
+/// Record numbers of the reader summaries: no record of an input has them (a pcap's
+/// first record starts at byte 24, a text input's first line is line 1), and each
+/// summary kind has its own, so every event id of a case stays unique.
+pub const PCAP_STATS_RECORD: u64 = 0;
+/// See [`PCAP_STATS_RECORD`].
+pub const NETFLOW_EXPORT_STATS_RECORD: u64 = 1;
+
+impl Event {
+    /// Whether this is a reader's summary of its input ([`READER_SUMMARY_KINDS`]).
+    pub fn is_reader_summary(&self) -> bool {
+        READER_SUMMARY_KINDS.contains(&self.kind.as_str())
+    }
+}

@@ -17,7 +17,7 @@ mod time;
 mod timeline;
 
 pub use conn::{Conn, Proto};
-pub use event::Event;
+pub use event::{Event, NETFLOW_EXPORT_STATS_RECORD, PCAP_STATS_RECORD, READER_SUMMARY_KINDS};
 pub use rejection::{Location, Rejection};
 pub use time::{format_iso8601_us, parse_decimal_seconds_ns, parse_iso8601_ns, TimeParseError};
 pub use timeline::{Direction, PacketTimeline, TimelinePacket};

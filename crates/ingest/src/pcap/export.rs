@@ -78,7 +78,7 @@ impl ExportCollector {
             uid: None,
             community_id: None,
             json: json.to_string(),
-            record: 0,
+            record: relaytrace_model::NETFLOW_EXPORT_STATS_RECORD,
         })?;
         Ok(())
     }

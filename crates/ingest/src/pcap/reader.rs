@@ -472,7 +472,7 @@ impl Pipeline {
             uid: None,
             community_id: None,
             json: serde_json::Value::Object(json).to_string(),
-            record: 0,
+            record: relaytrace_model::PCAP_STATS_RECORD,
         })?;
         Ok(())
     }
