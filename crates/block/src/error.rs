@@ -27,6 +27,17 @@ pub enum BlockError {
     /// The case has no trace finding to plan from.
     #[error("the case has no trace finding (run `relaytrace trace` first)")]
     NoTrace,
+    /// The newest assessment weighed another trace finding than the newest one (or
+    /// none): a plan would pair chains with a judgement made without them.
+    #[error("the newest assessment ({assess}) weighed {weighed}, but the newest trace finding is {trace}: run `relaytrace assess` again so the plan's chains and its judgement agree")]
+    StaleAssessment {
+        /// The assessment finding's path.
+        assess: String,
+        /// What it weighed ("trace finding <path>" or "no trace finding").
+        weighed: String,
+        /// The newest trace finding's path.
+        trace: String,
+    },
     /// The case has no block plan to render.
     #[error("the case has no block plan (run `relaytrace block plan` first)")]
     NoPlan,

@@ -49,6 +49,20 @@ pub fn plan_case(
     inputs::check_shape(case, "trace", &trace)?;
     if let Some(a) = &assess {
         inputs::check_shape(case, "assess", a)?;
+        // A trace run after the assessment (another victim, a narrower window, a
+        // typo) would otherwise be planned from with a judgement made on other chains.
+        // (`inputs.trace`: null when no trace existed; an assessment without `inputs`
+        // does not say, and is taken as it is.)
+        let weighed = a.json.get("inputs").map(|i| &i["trace"]);
+        let sha = weighed.map(|t| t["sha256"].as_str());
+        if sha.is_some_and(|s| s != Some(trace.sha256.as_str())) {
+            let path = weighed.and_then(|t| t["path"].as_str());
+            return Err(BlockError::StaleAssessment {
+                assess: a.path.clone(),
+                weighed: path.map_or("no trace finding".into(), |p| format!("trace finding {p}")),
+                trace: trace.path.clone(),
+            });
+        }
     }
     // What the plan reads of a case that may hold millions of addresses and
     // connections, in passes that keep only what it uses: the enrichment of the hops

@@ -451,6 +451,59 @@ fn an_origin_asn_expands_to_every_prefix_the_snapshot_gives_it() {
     );
 }
 
+/// The newest trace finding's `{"path", "sha256"}`, as `assess` records what it weighed.
+fn newest_trace(case: &str) -> Value {
+    let c = Case::open(Path::new(case)).unwrap();
+    let entries = c.ledger().entries().unwrap();
+    let e = entries.iter().rev().find(|e| e.kind() == "trace").unwrap();
+    let out = &e.body["outputs"][0];
+    json!({"path": out["path"], "sha256": out["sha256"]})
+}
+
+#[test]
+fn a_plan_refuses_an_assessment_made_on_another_trace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = demo(tmp.path());
+    enrich_origin(&case);
+    let assess_on = |trace: Value| {
+        let finding = json!({
+            "verdict": "assessed",
+            "hypotheses": [{"id": "h1", "name": "someone", "probability": 0.5, "words": "roughly even chance"}],
+            "confidence": "low", "leading": "h1", "missing_evidence": [],
+            "inputs": {"evidence": null, "trace": trace, "as_of": null},
+        });
+        let bytes = serde_json::to_vec_pretty(&finding).unwrap();
+        let rel = format!("findings/assess-{}.json", &sha256_hex(&bytes)[..16]);
+        add_output(&case, "assess", "findings", &rel, &bytes);
+    };
+    assess_on(newest_trace(&case));
+    plan_json(&case, &[]);
+    // A trace of another victim after the assessment.
+    let first = newest_trace(&case);
+    ok(&["trace", "--case", &case, "--victim", "198.51.100.99"]);
+    let args = ["block", "plan", "--case", &case, "--now", NOW];
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    let (old, new) = (
+        first["path"].as_str().unwrap(),
+        newest_trace(&case)["path"].clone(),
+    );
+    assert!(
+        err.contains(&format!("weighed trace finding {old}")),
+        "{err}"
+    );
+    assert!(err.contains(new.as_str().unwrap()), "{err}");
+    assert!(err.contains("run `relaytrace assess` again"), "{err}");
+    // An assessment made before any trace is as stale.
+    assess_on(Value::Null);
+    let err = String::from_utf8_lossy(&run(&args).stderr).to_string();
+    assert!(err.contains("weighed no trace finding"), "{err}");
+    // Assessed again on the newest trace: planned.
+    assess_on(newest_trace(&case));
+    plan_json(&case, &[]);
+}
+
 #[test]
 fn a_malformed_assessment_is_an_error_naming_file_and_field() {
     let tmp = tempfile::tempdir().unwrap();
