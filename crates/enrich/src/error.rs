@@ -45,6 +45,15 @@ pub enum EnrichError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// An MRT file without a single RIB entry (e.g. a BGP4MP updates file): a snapshot
+    /// built from it would answer nothing, so none is built.
+    #[error("{path}: no routing table entry in its {records} MRT record(s) (only TABLE_DUMP and TABLE_DUMP_V2 RIB records are read; BGP4MP update records and other types are skipped): give a RIB dump, e.g. a RIPE RIS `bview` or a RouteViews `rib` file")]
+    NoRib {
+        /// The MRT file.
+        path: PathBuf,
+        /// Records it held.
+        records: u64,
+    },
     /// A snapshot file is not one this version can read, or is damaged.
     #[error("{path}: not a usable snapshot: {reason}")]
     BadSnapshot {

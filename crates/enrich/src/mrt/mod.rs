@@ -157,6 +157,12 @@ pub fn read_rib(path: &Path, mut input: impl Read) -> Result<Rib, EnrichError> {
         }
         offset += 12 + u64::from(h.length);
     }
+    if stats.entries == 0 && problems.is_empty() {
+        return Err(EnrichError::NoRib {
+            path: path.to_path_buf(),
+            records: stats.records,
+        });
+    }
     let mut routes = Loaded {
         problems,
         ..Loaded::default()
