@@ -667,6 +667,69 @@ fn a_capture_with_no_readable_packet_fails_and_summary_events_have_unique_ids() 
     assert_eq!(unique.len(), ids.len(), "{ids:?}");
 }
 
+/// Filters that could only select nothing are refused, naming the value; a date alone
+/// is its midnight; a transport name in capitals is the same transport.
+#[test]
+fn empty_windows_and_unknown_transports_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    assert!(ingest(&case, "edge", &demo_input("victim-edge.conn.log"))
+        .status
+        .success());
+    let listed = |extra: &[&str]| {
+        let o = run(&[
+            &["conns", "--case", case.as_str(), "--format", "jsonl"],
+            extra,
+        ]
+        .concat());
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).lines().count(),
+            text(&o),
+        )
+    };
+    let (code, _, out) = listed(&["--since", "2014-11-25T00:00:00Z", "--until", "2014-11-24"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains(
+            "--since (2014-11-25T00:00:00.000000Z) is after --until (2014-11-24T00:00:00.000000Z)"
+        ),
+        "{out}"
+    );
+    let o = run(&[
+        "events", "--case", &case, "--since", "1000", "--until", "999",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = run(&[
+        "trace",
+        "--case",
+        &case,
+        "--victim",
+        "203.0.113.7",
+        "--since",
+        "1000",
+        "--until",
+        "999",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("the window is empty"), "{}", text(&o));
+    let (code, _, out) = listed(&["--proto", "sctp"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("one of tcp, udp, icmp, unknown_transport"),
+        "{out}"
+    );
+    let all = listed(&[]).1;
+    assert!(all > 0);
+    assert_eq!(listed(&["--proto", "TCP"]).1, listed(&["--proto", "tcp"]).1);
+    let (tcp, udp) = (listed(&["--proto", "tcp"]).1, listed(&["--proto", "Udp"]).1);
+    assert_eq!((tcp, udp), (4, 2), "the demo conn.log: 4 TCP, 2 UDP");
+    assert_eq!(tcp + udp, all);
+    // A date alone: from its midnight on, every connection of that day and after.
+    assert_eq!(listed(&["--since", "1970-01-02"]).1, all);
+    assert_eq!(listed(&["--until", "1970-01-02"]).1, 0);
+}
+
 /// Every command that prints ends quietly when its reader has gone before it wrote:
 /// `println!` panicked there ("failed printing to stdout: Broken pipe").
 #[test]

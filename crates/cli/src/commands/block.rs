@@ -87,7 +87,7 @@ pub struct PlanArgs {
     /// Policy file (TOML); the embedded default otherwise.
     #[arg(long)]
     policy: Option<PathBuf>,
-    /// Time the plan starts from (ISO 8601 or Unix seconds); now otherwise.
+    /// Time the plan starts from (ISO 8601, a date for its midnight UTC, or Unix seconds); now otherwise.
     #[arg(long)]
     now: Option<String>,
     /// Output format.
@@ -121,7 +121,7 @@ pub struct RenderArgs {
     /// Speaker for `--to rtbh`.
     #[arg(long, value_enum, default_value_t = SpeakerArg::Gobgp)]
     speaker: SpeakerArg,
-    /// Render as of this time (ISO 8601 or Unix seconds) instead of the plan's.
+    /// Render as of this time (ISO 8601, a date for its midnight UTC, or Unix seconds) instead of the plan's.
     #[arg(long)]
     now: Option<String>,
 }
@@ -143,7 +143,7 @@ pub struct ExpireArgs {
     /// Speaker for `--to rtbh`.
     #[arg(long, value_enum, default_value_t = SpeakerArg::Gobgp)]
     speaker: SpeakerArg,
-    /// The time to expire at (ISO 8601 or Unix seconds); now otherwise.
+    /// The time to expire at (ISO 8601, a date for its midnight UTC, or Unix seconds); now otherwise.
     #[arg(long)]
     now: Option<String>,
 }

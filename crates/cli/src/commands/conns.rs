@@ -32,19 +32,19 @@ pub struct ConnsArgs {
     /// prefix (`203.0.113.0/24`, `2001:db8::/32`).
     #[arg(long, value_name = "ADDR|PREFIX")]
     host: Option<Cidr>,
-    /// Only connections active at or after this time (ISO 8601 or Unix seconds): those
+    /// Only connections active at or after this time (ISO 8601, a date for its midnight UTC, or Unix seconds): those
     /// that end at or after it.
     #[arg(long, value_name = "TIME", value_parser = super::parse_time_arg)]
     since: Option<i64>,
-    /// Only connections active at or before this time (ISO 8601 or Unix seconds): those
+    /// Only connections active at or before this time (ISO 8601, a date for its midnight UTC, or Unix seconds): those
     /// that start at or before it.
     #[arg(long, value_name = "TIME", value_parser = super::parse_time_arg)]
     until: Option<i64>,
     /// Only connections seen at this vantage.
     #[arg(long)]
     vantage: Option<String>,
-    /// Only this transport (tcp, udp, icmp, unknown_transport).
-    #[arg(long)]
+    /// Only this transport (tcp, udp, icmp, unknown_transport; any letter case).
+    #[arg(long, value_parser = super::parse_proto_arg)]
     proto: Option<String>,
     /// Print at most this many connections.
     #[arg(long)]
@@ -137,6 +137,7 @@ fn output_row(stored: Map<String, Value>) -> Map<String, Value> {
 
 /// Runs `conns`.
 pub fn run(args: ConnsArgs) -> Result<ExitCode> {
+    super::check_window(args.since, args.until)?;
     let case = Case::open(&args.case)?;
     let columns: &[&str] = match args.format {
         ListFormat::Table => &TABLE_FIELDS,

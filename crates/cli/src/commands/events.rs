@@ -28,11 +28,11 @@ pub struct EventsArgs {
     /// Only events linked to this connection uid / flow_id.
     #[arg(long)]
     uid: Option<String>,
-    /// Only events at or after this time (ISO 8601 or Unix seconds); events without a
+    /// Only events at or after this time (ISO 8601, a date for its midnight UTC, or Unix seconds); events without a
     /// time are left out when a window is given.
     #[arg(long, value_name = "TIME", value_parser = super::parse_time_arg)]
     since: Option<i64>,
-    /// Only events at or before this time (ISO 8601 or Unix seconds).
+    /// Only events at or before this time (ISO 8601, a date for its midnight UTC, or Unix seconds).
     #[arg(long, value_name = "TIME", value_parser = super::parse_time_arg)]
     until: Option<i64>,
     /// Print at most this many events.
@@ -58,6 +58,7 @@ const TABLE_FIELDS: [&str; 5] = ["ts", "kind", "uid", "vantage", "id"];
 
 /// Runs `events`.
 pub fn run(args: EventsArgs) -> Result<ExitCode> {
+    super::check_window(args.since, args.until)?;
     let case = Case::open(&args.case)?;
     let shape = |stored: Map<String, Value>| {
         let mut row = Map::new();

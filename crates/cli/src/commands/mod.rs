@@ -13,10 +13,53 @@ pub mod ingest;
 pub mod trace;
 pub mod whois;
 
-/// A time given on the command line: ISO 8601 (`2014-11-24T08:00:00Z`) or Unix
-/// seconds (`1416816000.5`), as nanoseconds since the epoch.
+/// A time given on the command line: ISO 8601 (`2014-11-24T08:00:00Z`), a date
+/// (`2014-11-24`: its midnight, UTC) or Unix seconds (`1416816000.5`), as nanoseconds
+/// since the epoch.
 pub fn parse_time_arg(s: &str) -> Result<i64, String> {
+    // A date alone is its first instant, UTC (`assess --as-of` takes dates).
+    let is_date = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if is_date {
+        return parse_time_arg(&format!("{s}T00:00:00Z"));
+    }
     relaytrace_model::parse_iso8601_ns(s)
         .or_else(|_| relaytrace_model::parse_decimal_seconds_ns(s))
-        .map_err(|_| format!("not a time (ISO 8601 or Unix seconds): {s:?}"))
+        .map_err(|_| format!("not a time (ISO 8601, a date, or Unix seconds): {s:?}"))
+}
+
+/// Refuses a time window that ends before it starts (`--since` after `--until`): it
+/// selects nothing, and an empty listing or a trace of nothing would look like an
+/// answer (a trace would even be recorded as the case's newest finding).
+pub fn check_window(since: Option<i64>, until: Option<i64>) -> anyhow::Result<()> {
+    if let (Some(s), Some(u)) = (since, until) {
+        if s > u {
+            anyhow::bail!(
+                "--since ({}) is after --until ({}): the window is empty",
+                relaytrace_model::format_iso8601_us(s),
+                relaytrace_model::format_iso8601_us(u)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A transport name as the store writes it (`tcp`, `udp`, `icmp`,
+/// `unknown_transport`), in any letter case; anything else is refused with the list,
+/// since a filter on a name no row can have silently prints nothing.
+pub fn parse_proto_arg(s: &str) -> Result<String, String> {
+    use relaytrace_model::Proto;
+    let lower = s.to_ascii_lowercase();
+    let known = [Proto::Tcp, Proto::Udp, Proto::Icmp, Proto::Unknown].map(Proto::as_str);
+    if known.contains(&lower.as_str()) {
+        Ok(lower)
+    } else {
+        Err(format!(
+            "not a transport the store records: {s:?} (one of {}; other IP protocols are `unknown_transport`, their number in the `ip_proto` column)",
+            known.join(", ")
+        ))
+    }
 }

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use relaytrace_model::{parse_decimal_seconds_ns, parse_iso8601_ns};
 use relaytrace_store::Case;
 use relaytrace_trace::{record, trace_case, Chain, Cidr, TraceParams};
 
@@ -61,10 +60,10 @@ pub struct TraceArgs {
     /// Victim address or CIDR prefix.
     #[arg(long)]
     victim: String,
-    /// Only connections alive at or after this time (ISO 8601 or Unix seconds).
+    /// Only connections alive at or after this time (ISO 8601, a date for its midnight UTC, or Unix seconds).
     #[arg(long)]
     since: Option<String>,
-    /// Only connections starting at or before this time (ISO 8601 or Unix seconds).
+    /// Only connections starting at or before this time (ISO 8601, a date for its midnight UTC, or Unix seconds).
     #[arg(long)]
     until: Option<String>,
     /// Linking method.
@@ -131,9 +130,7 @@ fn delay_bounds(max_s: f64) -> Result<Vec<i64>> {
 }
 
 fn parse_time(s: &str) -> Result<i64> {
-    parse_iso8601_ns(s)
-        .or_else(|_| parse_decimal_seconds_ns(s))
-        .with_context(|| format!("not a time (ISO 8601 or Unix seconds): {s:?}"))
+    super::parse_time_arg(s).map_err(anyhow::Error::msg)
 }
 
 /// Runs `trace`.
@@ -143,6 +140,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
     let mut p = TraceParams::new(victim);
     p.since_ns = args.since.as_deref().map(parse_time).transpose()?;
     p.until_ns = args.until.as_deref().map(parse_time).transpose()?;
+    super::check_window(p.since_ns, p.until_ns)?;
     p.alpha = args.alpha;
     if let Some(k) = args.null_offsets {
         p.flow.null_offsets = k;
