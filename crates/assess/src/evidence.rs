@@ -334,17 +334,35 @@ fn is_id(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-/// Whether `s` is a `YYYY-MM-DD` date.
+/// Whether `s` is a `YYYY-MM-DD` date that exists (Gregorian calendar: no
+/// February 30th, February 29th in leap years only).
 pub fn is_date(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 10
+    let shaped = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
         && b.iter()
             .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
-        && (1..=12).contains(&s[5..7].parse::<u8>().unwrap_or(0))
-        && (1..=31).contains(&s[8..10].parse::<u8>().unwrap_or(0))
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shaped {
+        return false;
+    }
+    let (Ok(year), Ok(month), Ok(day)) = (
+        s[..4].parse::<u32>(),
+        s[5..7].parse::<u32>(),
+        s[8..10].parse::<u32>(),
+    ) else {
+        return false;
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day)
 }
 
 fn default_hypothesis(id: &str) -> Hypothesis {
@@ -614,7 +632,7 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
                     return Err(bad(
                         line,
                         field("source.date"),
-                        format!("{s:?} is not YYYY-MM-DD"),
+                        format!("{s:?} is not a date (YYYY-MM-DD, one that exists)"),
                     ));
                 }
                 Some(s)
@@ -869,7 +887,11 @@ likelihoods = { a = 0.6, otherwise = 0.1 }
                 "example.org/r",
                 "every item cites its source",
             ),
-            ("2016-02-24", "24.02.2016", "is not YYYY-MM-DD"),
+            (
+                "2016-02-24",
+                "24.02.2016",
+                "is not a date (YYYY-MM-DD, one that exists)",
+            ),
             (
                 "relaytrace-evidence/1",
                 "relaytrace-evidence/9",
@@ -951,6 +973,11 @@ likelihoods = { a = 0.6, otherwise = 0.1 }
         assert!(is_date("2014-12-19"));
         assert!(!is_date("2014-13-19"));
         assert!(!is_date("2014-12-1"));
+        assert!(!is_date("2014-02-30"));
+        assert!(!is_date("2014-04-31"));
+        assert!(!is_date("2014-12-00"));
+        assert!(!is_date("2014-02-29") && is_date("2016-02-29"));
+        assert!(!is_date("1900-02-29") && is_date("2000-02-29"));
         assert!(!is_date("20141219xx"));
     }
 }

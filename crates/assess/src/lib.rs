@@ -69,7 +69,7 @@ pub fn assess_case(case: &Case, opts: &Options) -> Result<Assessment, AssessErro
         if !evidence::is_date(d) {
             return Err(AssessError::BadParameter {
                 name: "as-of",
-                reason: format!("{d:?} is not YYYY-MM-DD"),
+                reason: format!("{d:?} is not a date (YYYY-MM-DD, one that exists)"),
             });
         }
         set.as_of(d);
