@@ -258,6 +258,17 @@ fn renderings_are_byte_identical_and_name_the_rules() {
     let tmp = tempfile::tempdir().unwrap();
     let case = demo(tmp.path());
     plan_json(&case, &[]);
+    // A time before the plan's would stretch every timeout: refused.
+    let early = [
+        "block", "render", "--case", &case, "--to", "nftables", "--now",
+    ];
+    let o = run(&[&early[..], &["2020-01-01"]].concat());
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("is before the plan was made (2026-11-30T00:00:00"),
+        "{err}"
+    );
     let targets: [&[&str]; 10] = [
         &["--to", "nftables"],
         &["--to", "iptables"],

@@ -12,6 +12,10 @@ pub enum TimeParseError {
     /// A character that is not a digit, sign or single dot.
     #[error("not a decimal number of seconds: {0:?}")]
     NotDecimal(String),
+    /// Not an ISO 8601 timestamp (`2017-01-30T16:12:26.985026+0100`), or one of a
+    /// date or time that does not exist (February 30th, 25 o'clock).
+    #[error("not an ISO 8601 timestamp (YYYY-MM-DDThh:mm:ss[.frac][Z|±hh:mm] of a date and time that exist): {0:?}")]
+    NotIso8601(String),
     /// Does not fit in i64 nanoseconds (year 2262).
     #[error("time value out of range: {0:?}")]
     OutOfRange(String),
@@ -93,7 +97,7 @@ mod tests {
 /// (`2018-03-24T17:16:39.739898Z`) and Suricata EVE (`2017-01-30T16:12:26.985026+0100`,
 /// offset with or without a colon) into nanoseconds since the Unix epoch, exactly.
 pub fn parse_iso8601_ns(s: &str) -> Result<i64, TimeParseError> {
-    let bad = || TimeParseError::NotDecimal(s.to_string());
+    let bad = || TimeParseError::NotIso8601(s.to_string());
     let b = s.trim().as_bytes();
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
         return Err(bad());
@@ -112,8 +116,15 @@ pub fn parse_iso8601_ns(s: &str) -> Result<i64, TimeParseError> {
         return Err(bad());
     }
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => 31,
+    };
     if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
+        || !(1..=month_days).contains(&day)
         || hour > 23
         || minute > 59
         || second > 60
@@ -210,9 +221,19 @@ mod iso_tests {
             "2018-03-24T17:16:39.Z",
             "x018-03-24T17:16:39Z",
             "2018-03-24T17:16:39+1",
+            "2014-02-30T00:00:00Z",
+            "2014-02-29T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+            "2014-04-31T00:00:00Z",
         ] {
-            assert!(parse_iso8601_ns(bad).is_err(), "{bad}");
+            let e = parse_iso8601_ns(bad).unwrap_err().to_string();
+            assert!(
+                bad.is_empty() || e.starts_with("not an ISO 8601 timestamp"),
+                "{bad}: {e}"
+            );
         }
+        assert!(parse_iso8601_ns("2016-02-29T00:00:00Z").is_ok());
+        assert!(parse_iso8601_ns("2000-02-29T23:59:59Z").is_ok());
     }
 }
 

@@ -218,6 +218,16 @@ pub fn run(cmd: BlockCommand) -> Result<ExitCode> {
                 Some(s) => parse_time(s)?,
                 None => plan.created_ns,
             };
+            // Timeouts count from --now: before the plan was made, every rule would be
+            // rendered to last longer than its policy allows (a mistyped year gave
+            // seven-year timeouts for a seven-day policy).
+            if now < plan.created_ns {
+                anyhow::bail!(
+                    "--now ({}) is before the plan was made ({}): its rules would be rendered to last longer than the policy allows; give a time at or after the plan's",
+                    format_iso8601_us(now),
+                    format_iso8601_us(plan.created_ns)
+                );
+            }
             let cx = RenderContext {
                 plan_sha256: sha,
                 now_ns: now,
