@@ -179,13 +179,27 @@ impl Assessment {
         let j = &self.judgement;
         let h = &self.set.hypotheses[j.leading];
         let p = j.posterior[j.leading];
-        let mut out = vec![format!(
-            "It is {} ({}) that: {} [{}].",
-            words::word(p),
-            pct(p),
-            h.name,
-            h.id
-        )];
+        let tied = tied_with_leader(self);
+        let mut out = vec![if tied.len() > 1 {
+            // The leader of a tie is only the first in the file: saying "it is
+            // unlikely that: <first>" would single it out for nothing.
+            format!(
+                "No hypothesis leads: {} are tied at {} each.",
+                tied.iter()
+                    .map(|&i| self.set.hypotheses[i].id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                pct(p)
+            )
+        } else {
+            format!(
+                "It is {} ({}) that: {} [{}].",
+                words::word(p),
+                pct(p),
+                h.name,
+                h.id
+            )
+        }];
         out.push(format!(
             "Confidence in this judgement is {}: {}.",
             j.basis.level.as_str(),
@@ -305,7 +319,9 @@ impl Assessment {
         s.push_str(&ach_matrix(self, "  ", " "));
         s.push_str("\nSensitivity:\n");
         let b = &j.basis;
-        if b.fragile_to.is_empty() {
+        if let Some(narrow) = narrow_lead(self) {
+            s.push_str(&format!("  {narrow}\n"));
+        } else if b.fragile_to.is_empty() {
             s.push_str("  the leader stays ahead by at least 1.5 to 1 when any one dependency group is removed\n");
         } else {
             for (g, l) in &b.fragile_to {
@@ -320,6 +336,7 @@ impl Assessment {
                 "  if every spoofable item ({}) was planted, {} would lead or come within 1.5 to 1\n",
                 b.spoofable_items, set.hypotheses[l].id
             )),
+            None if narrow_lead(self).is_some() => {}
             None => s.push_str(&format!(
                 "  if every spoofable item ({}) was planted, the leader would stay ahead by at least 1.5 to 1\n",
                 b.spoofable_items
@@ -409,6 +426,37 @@ impl Assessment {
     }
 }
 
+/// The hypotheses whose posterior equals the leader's (the leader first).
+fn tied_with_leader(a: &Assessment) -> Vec<usize> {
+    let j = &a.judgement;
+    let top = j.posterior[j.leading];
+    let mut tied = vec![j.leading];
+    tied.extend(
+        (0..j.posterior.len()).filter(|&i| i != j.leading && (j.posterior[i] - top).abs() <= 1e-12),
+    );
+    tied
+}
+
+/// When the leader is not 1.5 times as likely as the runner-up even with every item
+/// counted, says so: "stays ahead when any one group is removed" would then claim a
+/// robustness the judgement does not have (with no item at all, every group's
+/// removal changes nothing).
+fn narrow_lead(a: &Assessment) -> Option<String> {
+    let j = &a.judgement;
+    let top = j.posterior[j.leading];
+    let (runner, second) = (0..j.posterior.len())
+        .filter(|&i| i != j.leading)
+        .map(|i| (i, j.posterior[i]))
+        // On equal values the first in the file, as for the leader.
+        .max_by(|x, y| x.1.total_cmp(&y.1).then(y.0.cmp(&x.0)))?;
+    (top < 1.5 * second).then(|| {
+        format!(
+            "the leader is not ahead of {} by 1.5 to 1 even with every item counted",
+            a.set.hypotheses[runner].id
+        )
+    })
+}
+
 fn basis_text(a: &Assessment) -> String {
     let b = &a.judgement.basis;
     let mut parts = vec![format!(
@@ -421,7 +469,9 @@ fn basis_text(a: &Assessment) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     )];
-    if b.fragile_to.is_empty() {
+    if let Some(narrow) = narrow_lead(a) {
+        parts.push(narrow);
+    } else if b.fragile_to.is_empty() {
         parts.push(
             "the leader stays ahead by at least 1.5 to 1 when any one group is removed".into(),
         );

@@ -293,6 +293,38 @@ fn a_case_without_evidence_says_how_to_start() {
     );
 }
 
+/// Hypotheses without any evidence item are tied: the first in the file is no leader,
+/// and no robustness is claimed for a lead that does not exist.
+#[test]
+fn tied_hypotheses_are_reported_as_a_tie_without_a_robustness_claim() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("c");
+    let case = case.to_str().unwrap();
+    stdout(&run(&["case", "init", case]));
+    stdout(&run(&["evidence", "init", "--case", case]));
+    let add = ["evidence", "add", "hypothesis", "--case", case];
+    stdout(&run(&[
+        &add[..],
+        &["--id", "kp", "--name", "KP state actor"],
+    ]
+    .concat()));
+    let text = stdout(&run(&["assess", "--case", case]));
+    assert!(
+        text.contains("No hypothesis leads: kp, false-flag, rented-infrastructure, other are tied at 25 % each."),
+        "{text}"
+    );
+    assert!(!text.contains("It is unlikely"), "{text}");
+    assert!(!text.contains("stays ahead"), "{text}");
+    assert!(
+        text.contains(
+            "the leader is not ahead of false-flag by 1.5 to 1 even with every item counted"
+        ),
+        "{text}"
+    );
+    let explain = stdout(&run(&["assess", "--case", case, "--explain"]));
+    assert!(!explain.contains("stays ahead"), "{explain}");
+}
+
 #[test]
 fn attack_data_is_found_in_the_data_directory_where_data_update_puts_it() {
     // Where `relaytrace data update --attack` unpacks the pinned wheel; the test links
