@@ -667,6 +667,41 @@ fn a_capture_with_no_readable_packet_fails_and_summary_events_have_unique_ids() 
     assert_eq!(unique.len(), ids.len(), "{ids:?}");
 }
 
+/// A gzip file cut short keeps the records before the cut, as a plain file cut short
+/// does, and the cut is one rejection at its offset (it failed the whole input).
+#[test]
+fn a_truncated_gzip_input_keeps_its_records_and_reports_the_cut() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    let eve = fs::read(corpus("suricata-eve/surevego/eve.json")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&eve).unwrap();
+    let whole = gz.finish().unwrap();
+    let cut = dir.path().join("eve.json.gz");
+    fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    let o = ingest(&case, "sensor", &cut);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("gzip stream damaged"), "{out}");
+    assert!(out.contains("the records before it were"), "{out}");
+    let events = run(&["events", "--case", &case, "--format", "jsonl"]);
+    let kept = String::from_utf8_lossy(&events.stdout).lines().count();
+    assert!(kept > 100, "{kept} events kept: {out}");
+    // `--strict` makes the cut fail the run; the JSON error names no line twice.
+    let dir2 = tempfile::tempdir().unwrap();
+    let case2 = new_case(dir2.path());
+    let o = run(&[
+        "ingest",
+        "--case",
+        &case2,
+        "--strict",
+        cut.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!text(&o).contains("at line 1 column"), "{}", text(&o));
+}
+
 /// Filters that could only select nothing are refused, naming the value; a date alone
 /// is its midnight; a transport name in capitals is the same transport.
 #[test]

@@ -153,10 +153,18 @@ pub fn for_each_json_object(
         match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(map)) => record(map, line_no, sink)?,
             Ok(_) => sink.reject(reject("not a JSON object".into()))?,
-            Err(e) => sink.reject(reject(format!(
-                "invalid JSON at column {}: {e}",
-                e.column()
-            )))?,
+            Err(e) => {
+                // serde_json's text ends in "at line 1 column N": the line is the
+                // input's, already in the location, and the column is said first.
+                let text = e.to_string();
+                let what = text
+                    .rsplit_once(" at line ")
+                    .map_or(text.as_str(), |(w, _)| w);
+                sink.reject(reject(format!(
+                    "invalid JSON at column {}: {what}",
+                    e.column()
+                )))?
+            }
         }
     }
     Ok(())

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use relaytrace_ingest::{
     detect_format,
-    input::{open_input, open_reader},
+    input::{open_input, open_reader_tolerant},
     read, Format, ReadOptions, ReadSummary, Sink,
 };
 use relaytrace_model::{Conn, Event, Location, PacketTimeline, Rejection};
@@ -371,7 +371,7 @@ impl Case {
             copy,
             tmp_copy.display().to_string(),
         );
-        let mut reader = open_reader(&mut copying).at(input)?;
+        let (mut reader, gzip_damage) = open_reader_tolerant(&mut copying).at(input)?;
         let format = match options.format {
             Some(f) => f,
             None => detect_format(&mut reader).map_err(|source| StoreError::Ingest {
@@ -395,12 +395,17 @@ impl Case {
             rejects: None,
             sample: Vec::new(),
         };
-        let summary = read(format, &mut reader, read_options, &mut sink).map_err(|source| {
+        let mut summary = read(format, &mut reader, read_options, &mut sink).map_err(|source| {
             StoreError::Ingest {
                 path: input.to_path_buf(),
                 source,
             }
         })?;
+        if let Some(damage) = gzip_damage.take() {
+            // The rest of the file is lost, and said so: one rejection at the offset.
+            sink.reject(damage).at(input)?;
+            summary.rejected += 1;
+        }
         drop(reader);
         let (evidence, bytes, copy) = copying.finish().at(input)?;
         copy.sync_all().at(&tmp_copy)?;
