@@ -702,6 +702,57 @@ fn a_truncated_gzip_input_keeps_its_records_and_reports_the_cut() {
     assert!(!text(&o).contains("at line 1 column"), "{}", text(&o));
 }
 
+/// The same content plain and gzip-compressed, or compressed twice differently, is
+/// one input: it was ingested once per form, every connection twice.
+#[test]
+fn the_same_content_compressed_otherwise_is_already_ingested() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    let plain = demo_input("victim-edge.conn.log");
+    let content = fs::read(&plain).unwrap();
+    let gz = |level: u32, name: &str| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+        e.write_all(&content).unwrap();
+        let path = dir.path().join(name);
+        fs::write(&path, e.finish().unwrap()).unwrap();
+        path
+    };
+    let (fast, best) = (gz(1, "fast.log.gz"), gz(9, "best.log.gz"));
+    assert_ne!(fs::read(&fast).unwrap(), fs::read(&best).unwrap());
+    let o = ingest(&case, "edge", &fast);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(count_conns(&case), 6);
+    for again in [&plain, &best, &fast] {
+        let o = ingest(&case, "edge", again);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains("already ingested (ledger entry 1"),
+            "{}",
+            text(&o)
+        );
+        let other_bytes = *again != fast;
+        assert_eq!(
+            text(&o).contains("the same content, compressed otherwise"),
+            other_bytes,
+            "{}",
+            text(&o)
+        );
+    }
+    assert_eq!(count_conns(&case), 6);
+    // And the other way round: plain first, then compressed.
+    let dir2 = tempfile::tempdir().unwrap();
+    let case2 = new_case(dir2.path());
+    assert!(ingest(&case2, "edge", &plain).status.success());
+    let o = ingest(&case2, "edge", &best);
+    assert!(
+        text(&o).contains("the same content, compressed otherwise"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(count_conns(&case2), 6);
+}
+
 /// Filters that could only select nothing are refused, naming the value; a date alone
 /// is its midnight; a transport name in capitals is the same transport.
 #[test]

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use flate2::read::MultiGzDecoder;
 use relaytrace_model::{Location, Rejection};
+use sha2::{Digest, Sha256};
 
 /// Read buffer size: large enough that per-read overhead vanishes on big captures.
 const BUF_BYTES: usize = 1 << 20;
@@ -34,15 +35,38 @@ pub fn open_reader<'a, R: Read + Send + 'a>(
     }
 }
 
-/// Where a damaged gzip stream stopped, for [`open_reader_tolerant`]'s caller to
-/// report as a rejection once the format reader is done.
+/// What [`open_reader_tolerant`] learns of a gzip input while it is read: where a
+/// damaged stream stopped (for the caller to report as a rejection once the format
+/// reader is done), and the SHA-256 of the decompressed content (so the same content
+/// ingested plain and compressed, or compressed twice differently, is recognised).
 #[derive(Debug, Clone, Default)]
-pub struct GzipDamage(Arc<Mutex<Option<Rejection>>>);
+pub struct GzipStream(Arc<Mutex<GzipState>>);
 
-impl GzipDamage {
+#[derive(Debug, Default)]
+struct GzipState {
+    gzip: bool,
+    damage: Option<Rejection>,
+    content: Sha256,
+    ended: bool,
+}
+
+impl GzipStream {
+    /// Whether the input is gzip-compressed.
+    pub fn is_gzip(&self) -> bool {
+        self.0.lock().is_ok_and(|s| s.gzip)
+    }
+
     /// The rejection describing the damage, if the stream was damaged.
-    pub fn take(&self) -> Option<Rejection> {
-        self.0.lock().map_or(None, |mut d| d.take())
+    pub fn take_damage(&self) -> Option<Rejection> {
+        self.0.lock().map_or(None, |mut d| d.damage.take())
+    }
+
+    /// Hex SHA-256 of the decompressed content, for a gzip input read to its end
+    /// (`None` for a plain input, whose content digest is its evidence digest, and
+    /// before the end).
+    pub fn content_sha256(&self) -> Option<String> {
+        let state = self.0.lock().ok()?;
+        (state.gzip && state.ended).then(|| hex::encode(state.content.clone().finalize()))
     }
 }
 
@@ -52,7 +76,7 @@ impl GzipDamage {
 struct TolerantGz<R: BufRead> {
     inner: MultiGzDecoder<R>,
     produced: u64,
-    damage: GzipDamage,
+    state: GzipStream,
     ended: bool,
 }
 
@@ -64,6 +88,10 @@ impl<R: BufRead> Read for TolerantGz<R> {
         match self.inner.read(buf) {
             Ok(n) => {
                 self.produced += n as u64;
+                if let Ok(mut s) = self.state.0.lock() {
+                    s.content.update(&buf[..n]);
+                    s.ended |= n == 0 && !buf.is_empty();
+                }
                 Ok(n)
             }
             // The decoder's own complaints (a cut-short or corrupt stream); an error
@@ -75,8 +103,9 @@ impl<R: BufRead> Read for TolerantGz<R> {
                 ) =>
             {
                 self.ended = true;
-                if let Ok(mut d) = self.damage.0.lock() {
-                    *d = Some(Rejection {
+                if let Ok(mut d) = self.state.0.lock() {
+                    d.ended = true;
+                    d.damage = Some(Rejection {
                         location: Location::Offset(self.produced),
                         field: None,
                         reason: format!(
@@ -93,25 +122,28 @@ impl<R: BufRead> Read for TolerantGz<R> {
 
 /// Like [`open_reader`], but a gzip stream that is cut short or corrupt ends where it
 /// can no longer be decompressed instead of failing: the format reader gets every
-/// byte before the damage, and the returned [`GzipDamage`] says where it was. Ingest
-/// uses this, so a truncated `.gz` keeps its good records as a truncated plain file
-/// does.
+/// byte before the damage, and the returned [`GzipStream`] says where it was (and
+/// what the content's digest is). Ingest uses this, so a truncated `.gz` keeps its
+/// good records as a truncated plain file does.
 pub fn open_reader_tolerant<'a, R: Read + Send + 'a>(
     source: R,
-) -> std::io::Result<(Box<dyn BufRead + Send + 'a>, GzipDamage)> {
+) -> std::io::Result<(Box<dyn BufRead + Send + 'a>, GzipStream)> {
     let mut file = BufReader::with_capacity(BUF_BYTES, source);
     let head = file.fill_buf()?;
-    let damage = GzipDamage::default();
+    let state = GzipStream::default();
     if head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+        if let Ok(mut s) = state.0.lock() {
+            s.gzip = true;
+        }
         let gz = TolerantGz {
             inner: MultiGzDecoder::new(file),
             produced: 0,
-            damage: damage.clone(),
+            state: state.clone(),
             ended: false,
         };
-        Ok((Box::new(BufReader::with_capacity(BUF_BYTES, gz)), damage))
+        Ok((Box::new(BufReader::with_capacity(BUF_BYTES, gz)), state))
     } else {
-        Ok((Box::new(file), damage))
+        Ok((Box::new(file), state))
     }
 }
 

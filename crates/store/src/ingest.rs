@@ -53,6 +53,9 @@ pub struct IngestOutcome {
     /// When the same bytes were ingested before: that ledger entry's sequence
     /// number and vantage; nothing was added this time.
     pub already: Option<(u64, String)>,
+    /// With `already`: the earlier input held the same content in other bytes (one of
+    /// the two gzip-compressed, or both compressed differently).
+    pub already_as_content: bool,
     /// When the same bytes were ingested before without adding a single record (all
     /// rejected: a wrong `--input-format`, NetFlow data whose templates came later):
     /// that ledger entry's sequence number. Such an input is read again rather than
@@ -311,6 +314,7 @@ impl Case {
             input: input.to_path_buf(),
             evidence: String::new(),
             already: None,
+            already_as_content: false,
             retry_of: None,
             format: None,
             summary: ReadSummary::default(),
@@ -322,9 +326,13 @@ impl Case {
             entries: &'a [crate::ledger::LedgerEntry],
             digest: &'a str,
         ) -> impl Iterator<Item = &'a crate::ledger::LedgerEntry> {
-            entries
-                .iter()
-                .filter(move |e| e.kind() == "ingest" && e.str_field("evidence") == Some(digest))
+            // The same bytes, or the same content once decompressed (a gzip input's
+            // entry records its content's digest as well).
+            entries.iter().filter(move |e| {
+                e.kind() == "ingest"
+                    && (e.str_field("evidence") == Some(digest)
+                        || e.str_field("content_sha256") == Some(digest))
+            })
         }
         // An earlier ingest of the same bytes refuses this one unless it added no
         // record and rejected some: then reading again is how the user mends it.
@@ -353,6 +361,9 @@ impl Case {
         if same_size {
             let digest = file_sha256(input)?;
             if let Some(prior) = already(&digest) {
+                outcome.already_as_content = entries
+                    .iter()
+                    .any(|e| e.seq == prior.0 && e.str_field("evidence") != Some(digest.as_str()));
                 outcome.evidence = digest;
                 outcome.already = Some(prior);
                 return Ok(outcome);
@@ -371,7 +382,7 @@ impl Case {
             copy,
             tmp_copy.display().to_string(),
         );
-        let (mut reader, gzip_damage) = open_reader_tolerant(&mut copying).at(input)?;
+        let (mut reader, gzip) = open_reader_tolerant(&mut copying).at(input)?;
         let format = match options.format {
             Some(f) => f,
             None => detect_format(&mut reader).map_err(|source| StoreError::Ingest {
@@ -401,25 +412,43 @@ impl Case {
                 source,
             }
         })?;
-        if let Some(damage) = gzip_damage.take() {
+        // Whatever the format reader left unread, so a gzip input's content digest
+        // covers all of it (a plain input's rest is read by the copy below).
+        if gzip.is_gzip() && gzip.content_sha256().is_none() {
+            std::io::copy(&mut reader, &mut std::io::sink()).at(input)?;
+        }
+        if let Some(damage) = gzip.take_damage() {
             // The rest of the file is lost, and said so: one rejection at the offset.
             sink.reject(damage).at(input)?;
             summary.rejected += 1;
         }
+        let content = gzip.content_sha256();
         drop(reader);
         let (evidence, bytes, copy) = copying.finish().at(input)?;
         copy.sync_all().at(&tmp_copy)?;
         drop(copy);
         outcome.evidence = evidence.clone();
-        if let Some(prior) = already(&evidence) {
-            // An input that could not be hashed up front (not a regular file), or
-            // one that changed since: nothing is committed twice.
+        // An input that could not be hashed up front (not a regular file), one that
+        // changed since, or the content of an earlier input compressed otherwise (or
+        // not at all): nothing is committed twice.
+        let same_bytes = already(&evidence);
+        let prior = same_bytes
+            .clone()
+            .or_else(|| content.as_deref().and_then(|c| already(c)));
+        if let Some(prior) = prior {
             fs::remove_dir_all(&tmp_dir).at(&tmp_dir)?;
             outcome.format = None;
+            outcome.already_as_content = same_bytes.is_none()
+                || entries.iter().any(|e| {
+                    e.seq == prior.0 && e.str_field("evidence") != Some(evidence.as_str())
+                });
             outcome.already = Some(prior);
             return Ok(outcome);
         }
-        outcome.retry_of = earlier(&entries, &evidence).last().map(|e| e.seq);
+        outcome.retry_of = earlier(&entries, &evidence)
+            .chain(content.iter().flat_map(|c| earlier(&entries, c)))
+            .map(|e| e.seq)
+            .max();
         let evidence_path = self.evidence_path(&evidence);
         if evidence_path.exists() {
             // Left by an ingest interrupted before its commit: same bytes, keep it.
@@ -519,6 +548,9 @@ impl Case {
         fields.insert("input_name".into(), Value::String(name));
         fields.insert("evidence".into(), Value::String(evidence));
         fields.insert("bytes".into(), Value::from(bytes));
+        if let Some(c) = &content {
+            fields.insert("content_sha256".into(), Value::String(c.clone()));
+        }
         fields.insert("format".into(), Value::String(format.as_str().into()));
         fields.insert("vantage".into(), Value::String(options.vantage.clone()));
         fields.insert("tool".into(), Value::String(crate::TOOL_VERSION.into()));

@@ -135,8 +135,13 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
 fn print_outcome(o: &IngestOutcome) {
     let name = o.input.display();
     if let Some((seq, vantage)) = &o.already {
+        let how = if o.already_as_content {
+            ": the same content, compressed otherwise"
+        } else {
+            ""
+        };
         outln!(
-            "{name}: already ingested (ledger entry {seq}, vantage {vantage}, sha256 {}); nothing added",
+            "{name}: already ingested (ledger entry {seq}, vantage {vantage}, sha256 {}){how}; nothing added",
             &o.evidence[..16]
         );
         return;
