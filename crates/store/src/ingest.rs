@@ -434,7 +434,7 @@ impl Case {
         let same_bytes = already(&evidence);
         let prior = same_bytes
             .clone()
-            .or_else(|| content.as_deref().and_then(|c| already(c)));
+            .or_else(|| content.as_deref().and_then(already));
         if let Some(prior) = prior {
             fs::remove_dir_all(&tmp_dir).at(&tmp_dir)?;
             outcome.format = None;
