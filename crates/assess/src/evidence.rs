@@ -691,7 +691,11 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
                         return Err(bad(
                             line,
                             field("likelihoods"),
-                            format!("{k} = {v}: a likelihood is a probability in (0, 1]; zero is refused because no later evidence could revise it"),
+                            if *v == 0.0 {
+                                format!("{k} = {v}: a likelihood is a probability in (0, 1]; zero is refused because no later evidence could revise it")
+                            } else {
+                                format!("{k} = {v}: a likelihood is a probability in (0, 1]")
+                            },
                         ));
                     }
                 }

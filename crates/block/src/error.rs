@@ -33,7 +33,7 @@ pub enum BlockError {
     StaleAssessment {
         /// The assessment finding's path.
         assess: String,
-        /// What it weighed ("trace finding <path>" or "no trace finding").
+        /// What it weighed (`trace finding <path>` or `no trace finding`).
         weighed: String,
         /// The newest trace finding's path.
         trace: String,

@@ -571,6 +571,8 @@ pub fn build(inp: &PlanInputs<'_>) -> Plan {
         // A policy refusal comes first (it is the reason that matters to the
         // user); a target that cannot be formed is refused either way.
         let gate = match (gate, c.unusable) {
+            // The target's own reason says why its network is unknown.
+            (Err(g), Some(u)) if g == NETWORK_UNKNOWN => Err(u),
             (Err(g), Some(u)) => Err(format!("{g}; {u}")),
             (Ok(_), Some(u)) => Err(u),
             (g, None) => g,
@@ -758,6 +760,12 @@ fn host_gate(s: &Support, g: &crate::policy::HostGate) -> Result<String, String>
     ))
 }
 
+/// The gate's refusal of a network target of which nothing is known (no prefix, AS or
+/// country): it cannot be compared with the footprint, which is not the same as lying
+/// outside it.
+const NETWORK_UNKNOWN: &str =
+    "its network is unknown, so it cannot be compared with the leading hypothesis's footprint";
+
 fn network_gate(
     a: Option<&Assessment>,
     g: &NetworkGate,
@@ -795,6 +803,10 @@ fn network_gate(
     }
     if !a.has_footprint {
         return Err("the leading hypothesis names no network footprint (origin)".into());
+    }
+    if prefixes.is_empty() && asn.is_none() && country.is_none() {
+        // Not "outside" the footprint: nothing is known of the network to compare.
+        return Err(NETWORK_UNKNOWN.into());
     }
     let in_footprint = asn.is_some_and(|n| a.asns.contains(&n))
         || country.is_some_and(|c| a.countries.iter().any(|x| x == c))

@@ -331,6 +331,27 @@ pub fn parse_duration_s(s: &str) -> Result<u64, String> {
     Ok(n * mult)
 }
 
+/// The 1-based line where `text` sets `field` (`table.key`): the first `key = ...` line
+/// after the `[table]` header and before the next header. `None` when the file does
+/// not set it (the default applies) or `field` is not of that form.
+fn line_of_field(text: &str, field: &str) -> Option<usize> {
+    let (table, key) = field.split_once('.')?;
+    let header = format!("[{table}]");
+    let mut in_table = false;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_table = t == header;
+        } else if in_table {
+            let name = t.split('=').next().unwrap_or("").trim();
+            if t.contains('=') && name == key {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
+}
+
 /// Parses a policy; `source` names it in errors (TOML errors carry line and column).
 pub fn load_policy(text: &str, source: &str) -> Result<LoadedPolicy, BlockError> {
     let bad = |reason: String| BlockError::BadPolicy {
@@ -338,7 +359,15 @@ pub fn load_policy(text: &str, source: &str) -> Result<LoadedPolicy, BlockError>
         reason,
     };
     let policy: Policy = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
-    policy.check().map_err(bad)?;
+    policy.check().map_err(|reason| {
+        // The checks name the field (`relay.expiry: ...`); the TOML parser's own
+        // errors give a line, so these do too where the file sets the field.
+        let field = reason.split([':', ' ']).next().unwrap_or("");
+        match line_of_field(text, field) {
+            Some(line) => bad(format!("line {line}: {reason}")),
+            None => bad(reason),
+        }
+    })?;
     Ok(LoadedPolicy {
         policy,
         sha256: relaytrace_store::digest::sha256_hex(text.as_bytes()),
@@ -392,6 +421,11 @@ mod tests {
         let text = DEFAULT_POLICY.replace("expiry = \"7d\"", "expiry = \"7 days\"");
         let e = load_policy(&text, "p.toml").unwrap_err().to_string();
         assert!(e.contains("relay.expiry"), "{e}");
+        let line = 1 + DEFAULT_POLICY
+            .lines()
+            .position(|l| l.trim_start().starts_with("expiry = \"7d\""))
+            .unwrap();
+        assert!(e.contains(&format!("line {line}: relay.expiry")), "{e}");
         let text = DEFAULT_POLICY.replace("action = \"discard\"", "action = \"drop\"");
         assert!(load_policy(&text, "p.toml").is_err());
     }

@@ -12,6 +12,8 @@ use common::{run, stdout};
 
 fn demo_case(dir: &Path) -> String {
     let case = dir.join("demo-case");
+    // An empty directory is taken, as `case init` takes one.
+    fs::create_dir(&case).unwrap();
     let case = case.to_str().unwrap().to_string();
     // --offline: never fetch datasets into the shared no-data directory.
     let out = stdout(&run(&["demo", "--case", &case, "--offline"]));
@@ -107,6 +109,19 @@ fn same_case_same_bytes_and_one_ledger_entry() {
     );
     let verify = stdout(&run(&["case", "verify", &case]));
     assert!(verify.contains("OK"), "{verify}");
+    // The log says what the evidence and assess entries were (they had no summary).
+    let log = stdout(&run(&["case", "log", &case]));
+    let line = |kind: &str| {
+        log.lines()
+            .rfind(|l| l.split_whitespace().nth(1) == Some(kind))
+            .unwrap_or_else(|| panic!("no {kind} entry: {log}"))
+            .to_string()
+    };
+    assert!(line("evidence").contains("evidence.toml (sha256 "), "{log}");
+    assert!(
+        line("assess").contains("assessed, leading kp, confidence high"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -205,6 +220,16 @@ fn evidence_add_checks_before_writing_and_logs_the_digest() {
         "--country",
         "ZZ",
     ]));
+    // A prior that is no positive number is refused before any TOML is written.
+    let add = ["evidence", "add", "hypothesis", "--case", case, "--id", "b"];
+    let o = run(&[&add[..], &["--name", "B", "--prior", "nan"]].concat());
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("\"nan\" is not a positive number"), "{err}");
+    assert!(
+        !err.contains("TOML") && !err.contains("expected nan"),
+        "{err}"
+    );
     let item = [
         "evidence",
         "add",

@@ -462,6 +462,24 @@ fn an_origin_asn_expands_to_every_prefix_the_snapshot_gives_it() {
     );
 }
 
+/// An origin without enrichment is refused because its network is unknown, not as
+/// "outside the footprint" (which it may well be inside).
+#[test]
+fn an_unenriched_origin_is_refused_for_its_unknown_network() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = demo(tmp.path());
+    assess(&case, 0.7, "moderate");
+    let plan = plan_json(&case, &[]);
+    let d = decision(&plan, "origin-prefix", "network of 192.0.2.66");
+    assert_eq!(d["blocked"], false);
+    let reason = d["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("no enrichment for 192.0.2.66"),
+        "{reason}"
+    );
+    assert!(!reason.contains("outside"), "{reason}");
+}
+
 /// The newest trace finding's `{"path", "sha256"}`, as `assess` records what it weighed.
 fn newest_trace(case: &str) -> Value {
     let c = Case::open(Path::new(case)).unwrap();

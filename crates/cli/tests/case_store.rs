@@ -816,6 +816,24 @@ fn empty_windows_and_unknown_transports_are_refused() {
     assert_eq!(listed(&["--until", "1970-01-02"]).1, 0);
 }
 
+/// `-` reads standard input, once.
+#[test]
+fn standard_input_is_read_once_as_an_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = new_case(dir.path());
+    let log = fs::File::open(demo_input("victim-edge.conn.log")).unwrap();
+    let o = bin()
+        .args(["ingest", "--case", &case, "--no-enrich", "-"])
+        .stdin(log)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(count_conns(&case), 6);
+    let o = run(&["ingest", "--case", &case, "-", "-"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("can be given once"), "{}", text(&o));
+}
+
 /// Every command that prints ends quietly when its reader has gone before it wrote:
 /// `println!` panicked there ("failed printing to stdout: Broken pipe").
 #[test]

@@ -85,6 +85,22 @@ fn trace_help_has_an_example_and_bad_victim_is_refused() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not an address or CIDR prefix"));
+    // A parameter out of range is named by its flag, not the library's field.
+    let o = run(&[
+        "trace",
+        "--case",
+        case.to_str().unwrap(),
+        "--victim",
+        "12.133.7.10",
+        "--null-offsets",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--null-offsets: must be between 1 and 100000"),
+        "{err}"
+    );
 
     // No chain says why: an address no connection goes to, or one that connections
     // reach but no relay link does (relay1 of the demo, reached from the origin only).

@@ -169,6 +169,20 @@ pub fn run(cmd: CaseCommand) -> Result<ExitCode> {
                                         .map_or("?", |d| &d[..d.len().min(16)])
                                 )
                             }
+                            "evidence" => format!(
+                                "{} {}{} (sha256 {})",
+                                e.str_field("action").unwrap_or("?"),
+                                e.str_field("path").unwrap_or("evidence.toml"),
+                                e.str_field("item")
+                                    .map_or(String::new(), |i| format!(": {i}")),
+                                e.str_field("sha256").map_or("?", |d| &d[..d.len().min(16)])
+                            ),
+                            "assess" => format!(
+                                "{}, leading {}, confidence {}",
+                                e.str_field("verdict").unwrap_or("?").replace('_', " "),
+                                e.str_field("leading").unwrap_or("?"),
+                                e.str_field("confidence").unwrap_or("?")
+                            ),
                             _ => String::new(),
                         };
                         outln!(

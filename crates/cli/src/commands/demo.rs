@@ -172,7 +172,9 @@ fn assess(dir: &Path, data: &DataDirArg) -> Result<()> {
 /// Runs `demo`.
 pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let dir = &args.case;
-    if dir.exists() {
+    // An empty directory is taken as `case init` takes it.
+    let empty_dir = fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
+    if dir.exists() && !empty_dir {
         if !is_demo_case(dir) {
             bail!(
                 "{} exists and is not a demo case; choose another --case",

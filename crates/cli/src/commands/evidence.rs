@@ -64,8 +64,8 @@ pub struct HypothesisArgs {
     /// What it says.
     #[arg(long)]
     name: String,
-    /// Relative prior (default 1; all are normalised).
-    #[arg(long)]
+    /// Relative prior (default 1; all are normalised): a positive number.
+    #[arg(long, value_parser = parse_prior)]
     prior: Option<f64>,
     /// Footprint: a country code (repeatable).
     #[arg(long = "country")]
@@ -247,4 +247,15 @@ pub fn run(cmd: EvidenceCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A relative prior: a positive, finite number (refused here rather than after it was
+/// written into the TOML the file is checked as, where NaN read as TOML's `nan`).
+fn parse_prior(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a positive number (priors are relative weights; they are normalised)"
+        )),
+    }
 }

@@ -52,7 +52,8 @@ pub struct IngestArgs {
     no_enrich: bool,
     #[command(flatten)]
     data: super::data::DataDirArg,
-    /// Input files, in order (NetFlow template files before the data files that use them).
+    /// Input files, in order (NetFlow template files before the data files that use them);
+    /// `-` reads standard input (once).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
 }
@@ -76,7 +77,18 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     let mut failed = false;
     let mut any_read = false;
     let mut reports = Vec::new();
+    if args.inputs.iter().filter(|i| i.as_os_str() == "-").count() > 1 {
+        anyhow::bail!("`-` (standard input) can be given once: it can be read only once");
+    }
     for input in &args.inputs {
+        // `-`: standard input, read once as it comes (a pipe: `zcat x.gz | relaytrace
+        // ingest --case c -`); recorded under the name `stdin`.
+        let stdin = PathBuf::from("/dev/stdin");
+        let input = if input.as_os_str() == "-" {
+            &stdin
+        } else {
+            input
+        };
         let result = if input.is_dir() {
             // Said here rather than as the OS's "Is a directory": what to do instead.
             Err(anyhow::anyhow!(

@@ -155,7 +155,19 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
         TraceMethod::Zp => relaytrace_trace::TraceMethod::Zp,
     };
     p.packet.delays_ns = delay_bounds(args.max_delay)?;
-    let outcome = trace_case(&case, &p)?;
+    let outcome = trace_case(&case, &p).map_err(|e| match e {
+        // The library names its own parameters; the user gave flags.
+        relaytrace_trace::error::TraceError::BadParameter { name, reason } => {
+            let flag = match name {
+                "null_offsets" | "null_shifts" => "--null-offsets",
+                "max_delay" => "--max-delay",
+                "alpha" => "--alpha",
+                other => other,
+            };
+            anyhow::anyhow!("{flag}: {reason}")
+        }
+        other => other.into(),
+    })?;
     for e in &outcome.load.examples {
         eprintln!("warning: skipped {e}");
     }
