@@ -14,7 +14,9 @@ fuzz_target!(|data: &[u8]| {
             IpAddr::V4(Ipv4Addr::new(0, 0, 0, 0)),
             IpAddr::V4(Ipv4Addr::new(255, 255, 255, 255)),
             IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
-            IpAddr::V6(Ipv6Addr::new(0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff)),
+            IpAddr::V6(Ipv6Addr::new(
+                0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff,
+            )),
         ] {
             let _ = tables.lookup(probe);
         }

@@ -55,6 +55,8 @@ pub fn last_logged_digest(case: &Case) -> Result<Option<String>, AssessError> {
 /// `add`, `init`, `edited`; `item`: the item concerned), unless `action` is `edited`
 /// and the digest is already the logged one. Returns whether an entry was added.
 pub fn log_evidence(case: &Case, action: &str, item: Option<&str>) -> Result<bool, AssessError> {
+    // One writer of the ledger at a time, as every other stage.
+    let _lock = case.lock()?;
     let path = case.root().join(EVIDENCE_FILE);
     let bytes = fs::read(&path).at(&path)?;
     let sha256 = sha256_hex(&bytes);

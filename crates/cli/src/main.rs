@@ -4,8 +4,9 @@
 //! lines or CSV, and turns typed library errors into one-line messages. No analysis
 //! logic lives here.
 
-/// `println!` that ends the process quietly when standard output has been closed
-/// (`relaytrace case log | head -1`), where `println!` panics with a backtrace.
+/// `println!` that stops printing quietly when standard output has been closed
+/// (`relaytrace case log | head -1`), where `println!` panics with a backtrace; the
+/// command still does its work and exits with its own status.
 macro_rules! outln {
     () => { $crate::output::print_or_leave(format_args!("\n")) };
     ($($arg:tt)*) => { $crate::output::print_or_leave(format_args!("{}\n", format_args!($($arg)*))) };

@@ -37,19 +37,26 @@ pub fn list_rows(
     }
 }
 
-/// Writes to standard output; when the reader has gone (a closed pipe), ends the
-/// process with status 0 and no message, as a listing cut short by `| head` does
-/// (see [`list_rows`]). Any other write error is reported on standard error and ends
-/// the process with status 1. What the command wrote to the case before is committed
-/// or, if cut mid-way, left as an interrupted run (which the case store tolerates).
+/// Set once standard output has been found closed: later prints are skipped.
+static STDOUT_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes to standard output. When the reader has gone (a closed pipe: `| head`), the
+/// output is dropped silently from then on, and the command goes on with its work
+/// (an ingest still commits its inputs, `assess --requests` still writes its files)
+/// and ends with its own exit status (`case verify` on an altered case still exits 1):
+/// `println!` panicked there instead. Any other write error is reported on standard
+/// error once, and output is dropped as well.
 pub fn print_or_leave(args: std::fmt::Arguments<'_>) {
+    use std::sync::atomic::Ordering;
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: writing to standard output: {e}");
         }
-        eprintln!("error: writing to standard output: {e}");
-        std::process::exit(1);
     }
 }
 

@@ -47,12 +47,14 @@ pub enum EnrichError {
     },
     /// An MRT file without a single RIB entry (e.g. a BGP4MP updates file): a snapshot
     /// built from it would answer nothing, so none is built.
-    #[error("{path}: no routing table entry in its {records} MRT record(s) (only TABLE_DUMP and TABLE_DUMP_V2 RIB records are read; BGP4MP update records and other types are skipped): give a RIB dump, e.g. a RIPE RIS `bview` or a RouteViews `rib` file")]
+    #[error("{path}: no routing table entry in its {records} MRT record(s) (only TABLE_DUMP and TABLE_DUMP_V2 RIB records are read; BGP4MP update records and other types are skipped{}): give a RIB dump, e.g. a RIPE RIS `bview` or a RouteViews `rib` file", unreadable.as_ref().map_or(String::new(), |(n, first)| format!("; {n} RIB record(s) could not be read, the first: {first}")))]
     NoRib {
         /// The MRT file.
         path: PathBuf,
         /// Records it held.
         records: u64,
+        /// RIB records that could not be read: how many, and the first one's problem.
+        unreadable: Option<(usize, String)>,
     },
     /// A snapshot file is not one this version can read, or is damaged.
     #[error("{path}: not a usable snapshot: {reason}")]

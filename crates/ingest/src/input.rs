@@ -46,6 +46,7 @@ pub struct GzipStream(Arc<Mutex<GzipState>>);
 struct GzipState {
     gzip: bool,
     damage: Option<Rejection>,
+    damaged: bool,
     content: Sha256,
     ended: bool,
 }
@@ -61,12 +62,14 @@ impl GzipStream {
         self.0.lock().map_or(None, |mut d| d.damage.take())
     }
 
-    /// Hex SHA-256 of the decompressed content, for a gzip input read to its end
-    /// (`None` for a plain input, whose content digest is its evidence digest, and
-    /// before the end).
+    /// Hex SHA-256 of the decompressed content, for an undamaged gzip input read to
+    /// its end (`None` for a plain input, whose content digest is its evidence digest,
+    /// before the end, and for a damaged stream, whose content is not all known).
     pub fn content_sha256(&self) -> Option<String> {
         let state = self.0.lock().ok()?;
-        (state.gzip && state.ended).then(|| hex::encode(state.content.clone().finalize()))
+        // A damaged stream's digest would be of the readable part only.
+        (state.gzip && state.ended && !state.damaged)
+            .then(|| hex::encode(state.content.clone().finalize()))
     }
 }
 
@@ -105,6 +108,7 @@ impl<R: BufRead> Read for TolerantGz<R> {
                 self.ended = true;
                 if let Ok(mut d) = self.state.0.lock() {
                     d.ended = true;
+                    d.damaged = true;
                     d.damage = Some(Rejection {
                         location: Location::Offset(self.produced),
                         field: None,

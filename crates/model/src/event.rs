@@ -25,9 +25,11 @@ pub struct Event {
 /// every record was lost reads as "0 read".
 pub const READER_SUMMARY_KINDS: [&str; 2] = ["pcap-stats", "netflow-export-stats"];
 
-/// Record numbers of the reader summaries: no record of an input has them (a pcap's
-/// first record starts at byte 24, a text input's first line is line 1), and each
-/// summary kind has its own, so every event id of a case stays unique.
+/// Record numbers of the reader summaries: each summary kind has its own, so the two
+/// summaries of a NetFlow export capture get different event ids (a capture's other
+/// records are connections, numbered in the conns table). An input is read again
+/// only when its earlier ingest wrote no row table at all (`store::ingest`), so a
+/// summary's id is never written twice either.
 pub const PCAP_STATS_RECORD: u64 = 0;
 /// See [`PCAP_STATS_RECORD`].
 pub const NETFLOW_EXPORT_STATS_RECORD: u64 = 1;

@@ -72,20 +72,26 @@ pub struct IngestOutcome {
 }
 
 /// Whether an ingest entry added no record but rejected some (see
-/// [`IngestOutcome::retry_of`]). Entries without counts (none are written so) count as
-/// having added records.
+/// [`IngestOutcome::retry_of`]). Entries without outputs or counts (none are written
+/// so) count as having added records.
 fn added_nothing_but_rejections(e: &crate::ledger::LedgerEntry) -> bool {
-    let count = |k: &str| {
-        e.body
-            .get("counts")
-            .and_then(|c| c.get(k))
-            .and_then(Value::as_u64)
-    };
-    let added = ["conns", "events", "timelines"]
-        .iter()
-        .map(|k| count(k))
-        .try_fold(0u64, |sum, c| Some(sum + c?));
-    added == Some(0) && count("rejected").is_some_and(|r| r > 0)
+    let rejected = e
+        .body
+        .get("counts")
+        .and_then(|c| c.get("rejected"))
+        .and_then(Value::as_u64);
+    // By the tables it wrote, not its counts: a capture whose every packet was
+    // rejected still wrote its `pcap-stats` event, and reading it again would give a
+    // second row with the same id.
+    let wrote_rows = e
+        .body
+        .get("outputs")
+        .and_then(Value::as_array)
+        .is_none_or(|o| {
+            o.iter()
+                .any(|o| matches!(o["table"].as_str(), Some("conns" | "packets" | "events")))
+        });
+    !wrote_rows && rejected.is_some_and(|r| r > 0)
 }
 
 /// Writes reader output to temporary table files, creating each on first use.

@@ -204,7 +204,10 @@ impl Ledger {
         file.write_all(line.as_bytes()).at(&self.path)?;
         file.sync_all().at(&self.path)?;
         drop(file);
-        self.write_head(seq, &hash)?;
+        // The entry is committed: a head that cannot be written (a full disk, a root
+        // that is read-only while the ledger is not) must not turn that into an error.
+        // It stays behind, which `case verify` notes and the next append mends.
+        let _ = self.write_head(seq, &hash);
         Ok(LedgerEntry { seq, body, hash })
     }
 
@@ -214,11 +217,14 @@ impl Ledger {
     }
 
     /// Records `seq` and `hash` as the newest entry: written aside, synced, renamed
-    /// over the old head. A crash before the rename leaves the head one entry behind,
-    /// which verification notes and the next append mends.
+    /// over the old head. A crash (or an error) before the rename leaves the head one
+    /// entry behind, which verification notes and the next append mends.
     fn write_head(&self, seq: u64, hash: &str) -> Result<(), StoreError> {
         let head = self.head_path();
-        let partial = self.path.with_extension("head.partial");
+        // A name of this process's own: two appenders never write one scratch file.
+        let partial = self
+            .path
+            .with_extension(format!("head.{}.partial", std::process::id()));
         let mut text = serde_json::json!({ "seq": seq, "hash": hash }).to_string();
         text.push('\n');
         let mut f = File::create(&partial).at(&partial)?;

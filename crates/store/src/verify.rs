@@ -119,10 +119,15 @@ fn check_ends(
             "{ledger_name}: no entries (missing or emptied: a case's ledger starts with its `init` entry)"
         )),
         Some(first) if first.kind() != "init" => report.problems.push(format!(
-            "{ledger_name}: line 1: a `{}` entry, not the case's `init` entry",
+            "{ledger_name}: line {}: a `{}` entry, not the case's `init` entry",
+            first.seq + 1,
             first.kind()
         )),
         _ => {}
+    }
+    if !scan.problems.is_empty() {
+        // A broken chain is already the finding; where its end lies is not known.
+        return Ok(());
     }
     let head_name = ledger.head_path().display().to_string();
     let head = match ledger.head() {

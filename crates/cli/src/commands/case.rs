@@ -137,7 +137,7 @@ pub fn run(cmd: CaseCommand) -> Result<ExitCode> {
                                 format!(
                                     "snapshot {}: {what}, {} unknown",
                                     e.str_field("snapshot")
-                                        .map_or("?", |d| &d[..d.len().min(16)]),
+                                        .map_or("?", |d| d.get(..16).unwrap_or(d)),
                                     e.body.get("unknown").cloned().unwrap_or_default()
                                 )
                             }
@@ -166,7 +166,7 @@ pub fn run(cmd: CaseCommand) -> Result<ExitCode> {
                                     ds.len() - taken,
                                     e.body.get("rules").cloned().unwrap_or_default(),
                                     e.str_field("policy_sha256")
-                                        .map_or("?", |d| &d[..d.len().min(16)])
+                                        .map_or("?", |d| d.get(..16).unwrap_or(d))
                                 )
                             }
                             "evidence" => format!(
@@ -175,7 +175,8 @@ pub fn run(cmd: CaseCommand) -> Result<ExitCode> {
                                 e.str_field("path").unwrap_or("evidence.toml"),
                                 e.str_field("item")
                                     .map_or(String::new(), |i| format!(": {i}")),
-                                e.str_field("sha256").map_or("?", |d| &d[..d.len().min(16)])
+                                e.str_field("sha256")
+                                    .map_or("?", |d| d.get(..16).unwrap_or(d))
                             ),
                             "assess" => format!(
                                 "{}, leading {}, confidence {}",

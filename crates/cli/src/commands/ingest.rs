@@ -160,7 +160,7 @@ fn print_outcome(o: &IngestOutcome) {
     }
     if let Some(seq) = o.retry_of {
         outln!(
-            "{name}: read again: its earlier ingest (ledger entry {seq}) added no record, only rejections"
+            "{name}: read again: an earlier ingest of the same content (ledger entry {seq}) added no record, only rejections"
         );
     }
     let s = &o.summary;

@@ -24,21 +24,24 @@ pub fn parse_time_arg(s: &str) -> Result<i64, String> {
             _ => b.is_ascii_digit(),
         });
     if is_date {
-        return parse_time_arg(&format!("{s}T00:00:00Z"));
+        return parse_time_arg(&format!("{s}T00:00:00Z"))
+            .map_err(|_| format!("not a date that exists: {s:?}"));
     }
     relaytrace_model::parse_iso8601_ns(s)
         .or_else(|_| relaytrace_model::parse_decimal_seconds_ns(s))
         .map_err(|_| format!("not a time (ISO 8601, a date, or Unix seconds): {s:?}"))
 }
 
-/// Refuses a time window that ends before it starts (`--since` after `--until`): it
-/// selects nothing, and an empty listing or a trace of nothing would look like an
-/// answer (a trace would even be recorded as the case's newest finding).
+/// Refuses a time window given backwards (`--since` after `--until`). For events it
+/// selects nothing; for connections (those active in the window: ending at or after
+/// `--since`, starting at or before `--until`) it would select only those alive
+/// throughout the gap between the two — hardly what a swapped pair of times means,
+/// and a trace of it would be recorded as the case's newest finding.
 pub fn check_window(since: Option<i64>, until: Option<i64>) -> anyhow::Result<()> {
     if let (Some(s), Some(u)) = (since, until) {
         if s > u {
             anyhow::bail!(
-                "--since ({}) is after --until ({}): the window is empty",
+                "--since ({}) is after --until ({}): the window is given backwards (swap the two times)",
                 relaytrace_model::format_iso8601_us(s),
                 relaytrace_model::format_iso8601_us(u)
             );

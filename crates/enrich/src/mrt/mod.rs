@@ -157,10 +157,11 @@ pub fn read_rib(path: &Path, mut input: impl Read) -> Result<Rib, EnrichError> {
         }
         offset += 12 + u64::from(h.length);
     }
-    if stats.entries == 0 && problems.is_empty() {
+    if stats.entries == 0 {
         return Err(EnrichError::NoRib {
             path: path.to_path_buf(),
             records: stats.records,
+            unreadable: problems.first().map(|p| (problems.len(), p.reason.clone())),
         });
     }
     let mut routes = Loaded {
@@ -218,4 +219,35 @@ fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file whose RIB records all fail to parse is refused as one without any RIB
+    /// entry, with the first problem named (it built an empty snapshot).
+    #[test]
+    fn a_file_of_unreadable_rib_records_is_refused() {
+        let mut file = Vec::new();
+        for _ in 0..2 {
+            // TABLE_DUMP_V2 / RIB_IPV4_UNICAST with a 1-byte body: cut short.
+            file.extend_from_slice(&[0, 0, 0, 0]);
+            file.extend_from_slice(&parser::TABLE_DUMP_V2.to_be_bytes());
+            file.extend_from_slice(&2u16.to_be_bytes());
+            file.extend_from_slice(&1u32.to_be_bytes());
+            file.push(0);
+        }
+        let e = read_rib(Path::new("cut.mrt"), &file[..])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no routing table entry in its 2 MRT record(s)"),
+            "{e}"
+        );
+        assert!(
+            e.contains("2 RIB record(s) could not be read, the first: record at byte 0"),
+            "{e}"
+        );
+    }
 }
