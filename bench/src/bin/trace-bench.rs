@@ -547,8 +547,8 @@ fn flow_throughput() {
                 let dur = (0.1f64.ln() + unit() * (3600f64.ln() - 0.1f64.ln())).exp();
                 let bytes = |u: f64| (200f64.ln() + u * (1e7f64.ln() - 200f64.ln())).exp() as u64;
                 FlowConn {
-                    ids: vec![format!("s{i}").into()],
-                    vantages: vec!["isp".into()],
+                    ids: vec![format!("s{i}").into()].into(),
+                    vantages: vec!["isp".into()].into(),
                     proto: "tcp".into(),
                     orig_h: a,
                     orig_p: 40000,

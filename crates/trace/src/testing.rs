@@ -12,8 +12,8 @@ pub(crate) fn record(
     bytes: Option<(u64, u64)>,
 ) -> FlowConn {
     FlowConn {
-        ids: vec![format!("{orig}-{resp}-{start_s}").into()],
-        vantages: vec!["v".into()],
+        ids: smallvec::smallvec![format!("{orig}-{resp}-{start_s}").into()],
+        vantages: smallvec::smallvec!["v".into()],
         proto: "tcp".into(),
         orig_h: orig.parse().expect("test address"),
         orig_p: 40000,

@@ -42,8 +42,8 @@ pub fn conn(
     rb: u64,
 ) -> FlowConn {
     FlowConn {
-        ids: vec![id.into()],
-        vantages: vec!["relay-isp".into()],
+        ids: vec![id.into()].into(),
+        vantages: vec!["relay-isp".into()].into(),
         proto: "tcp".into(),
         orig_h: orig,
         orig_p: 40000,
