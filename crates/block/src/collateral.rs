@@ -78,7 +78,7 @@ pub fn measure(
         if !o && !r {
             continue;
         }
-        if attack_ids.contains(&row.id) {
+        if row.ids.iter().any(|id| attack_ids.contains(id)) {
             c.attack_flows += 1;
             continue;
         }
@@ -137,7 +137,7 @@ mod tests {
 
     fn row(id: &str, o: &str, r: &str, bytes: u64) -> ConnRow {
         ConnRow {
-            id: id.into(),
+            ids: vec![id.into()],
             orig_h: o.parse().unwrap(),
             resp_h: r.parse().unwrap(),
             bytes,

@@ -188,8 +188,9 @@ pub fn enrichment(
 /// One stored connection, as much of it as collateral needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnRow {
-    /// Row id (`<evidence16>:<record>`), as trace's link evidence names it.
-    pub id: String,
+    /// Row ids (`<evidence16>:<record>`), as trace's link evidence names them: one per
+    /// vantage that recorded the connection (see [`connections`]), sorted.
+    pub ids: Vec<String>,
     /// Originator.
     pub orig_h: IpAddr,
     /// Responder.
@@ -218,6 +219,7 @@ pub struct Touching {
 /// costs a scan, not its size in memory).
 pub fn connections(case: &Case, touching: &RangeSet) -> Result<Touching, BlockError> {
     let mut out = Touching::default();
+    let mut keyed = Vec::new();
     for file in case.table_files("conns")? {
         // The columns needed (typed column reads).
         let names = [
@@ -228,6 +230,10 @@ pub fn connections(case: &Case, touching: &RangeSet) -> Result<Touching, BlockEr
             "resp_bytes",
             "orig_ip_bytes",
             "resp_ip_bytes",
+            "proto",
+            "orig_p",
+            "resp_p",
+            "start_ns",
         ];
         scan_columns(&file, &names, |meta, batch| {
             for row in 0..batch.rows() {
@@ -247,17 +253,71 @@ pub fn connections(case: &Case, touching: &RangeSet) -> Result<Touching, BlockEr
                     (None, None) => None,
                     (x, y) => Some(x.unwrap_or(0).saturating_add(y.unwrap_or(0))),
                 };
-                out.rows.push(ConnRow {
-                    id: record_id(ev, r),
-                    orig_h: o,
-                    resp_h: h,
-                    bytes: both(3, 4).or_else(|| both(5, 6)).unwrap_or(0),
-                });
+                let key = SessionKey {
+                    proto: batch.text(7, row).unwrap_or("").to_string(),
+                    orig: (o, batch.int(8, row).unwrap_or(-1)),
+                    resp: (h, batch.int(9, row).unwrap_or(-1)),
+                    start_ns: batch.int(10, row).unwrap_or(i64::MIN),
+                };
+                keyed.push((
+                    key,
+                    ConnRow {
+                        ids: vec![record_id(ev, r)],
+                        orig_h: o,
+                        resp_h: h,
+                        bytes: both(3, 4).or_else(|| both(5, 6)).unwrap_or(0),
+                    },
+                ));
             }
             true
         })?;
     }
+    out.rows = one_per_session(keyed);
     Ok(out)
+}
+
+/// What makes two rows the same connection seen by two sensors: protocol, both
+/// endpoints with ports, and a start within [`SAME_SESSION_NS`] of the previous row's.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct SessionKey {
+    proto: String,
+    orig: (IpAddr, i64),
+    resp: (IpAddr, i64),
+    start_ns: i64,
+}
+
+/// Starts this close belong to one session (trace's merge uses the same tolerance:
+/// NetFlow's whole-second export clock).
+const SAME_SESSION_NS: i64 = 1_000_000_000;
+
+/// One row per connection however many vantages recorded it (their ids kept, the
+/// largest byte count taken): the same session at the victim's edge and at the
+/// relay's ISP is one flow of collateral, not two. Flow records of the two directions
+/// of one session (most NetFlow exporters) stay two rows, as the table holds them.
+fn one_per_session(mut keyed: Vec<(SessionKey, ConnRow)>) -> Vec<ConnRow> {
+    keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.ids.cmp(&b.1.ids)));
+    let mut out: Vec<ConnRow> = Vec::with_capacity(keyed.len());
+    let mut last: Option<SessionKey> = None;
+    for (key, row) in keyed {
+        let same = last.as_ref().is_some_and(|l| {
+            l.proto == key.proto
+                && l.orig == key.orig
+                && l.resp == key.resp
+                && key.start_ns.saturating_sub(l.start_ns) <= SAME_SESSION_NS
+        });
+        match out.last_mut() {
+            Some(kept) if same => {
+                kept.ids.extend(row.ids);
+                kept.bytes = kept.bytes.max(row.bytes);
+            }
+            _ => out.push(row),
+        }
+        last = Some(key);
+    }
+    for r in &mut out {
+        r.ids.sort();
+    }
+    out
 }
 
 #[cfg(test)]
@@ -276,6 +336,34 @@ mod tests {
     /// A connection's bytes are its payload bytes where the source has them (Zeek) and
     /// its IP-level bytes where it has only those (NetFlow): flow records must not
     /// count as empty connections in the collateral.
+    /// The same sessions recorded at two vantages are one row each, with both ids
+    /// (collateral counted them twice: once per sensor).
+    #[test]
+    fn a_session_seen_at_two_vantages_is_one_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let case = Case::init(&dir.path().join("case"), "t").unwrap();
+        let mut read = relaytrace_ingest::ReadOptions::default();
+        let log = std::fs::read_to_string(demo("victim-edge.conn.log")).unwrap();
+        // The same records in other bytes (another sensor's file): a comment added.
+        let other = dir.path().join("isp.conn.log");
+        std::fs::write(&other, format!("#open another sensor\n{log}")).unwrap();
+        for (input, vantage) in [(demo("victim-edge.conn.log"), "edge"), (other, "isp")] {
+            let opts = IngestOptions {
+                vantage: vantage.into(),
+                format: None,
+            };
+            case.ingest(&input, &opts, &mut read).unwrap();
+        }
+        let everywhere: Vec<Prefix> = ["0.0.0.0/0", "::/0"]
+            .iter()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        let touched = connections(&case, &RangeSet::new(&everywhere)).unwrap();
+        assert_eq!(touched.total, 12, "rows of the case");
+        assert_eq!(touched.rows.len(), 6, "{:?}", touched.rows);
+        assert!(touched.rows.iter().all(|r| r.ids.len() == 2));
+    }
+
     #[test]
     fn bytes_come_from_payload_or_else_ip_level_counts() {
         let dir = tempfile::tempdir().unwrap();
@@ -317,9 +405,12 @@ mod tests {
         let flow_records = want.values().filter(|(payload, _)| !payload).count();
         assert!(flow_records > 10, "{flow_records} NetFlow rows");
         for r in &rows {
-            assert_eq!(r.bytes, want[&r.id].1, "{}", r.id);
+            assert_eq!(r.bytes, want[&r.ids[0]].1, "{:?}", r.ids);
         }
-        assert!(rows.iter().filter(|r| !want[&r.id].0).all(|r| r.bytes > 0));
+        assert!(rows
+            .iter()
+            .filter(|r| !want[&r.ids[0]].0)
+            .all(|r| r.bytes > 0));
 
         // A narrower set keeps the rows with an end inside it, and counts them all.
         let one = rows[0].orig_h;

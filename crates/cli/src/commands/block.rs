@@ -297,8 +297,10 @@ fn snapshot_for(
     explicit: Option<&Path>,
     data: &DataDirArg,
 ) -> Result<Option<relaytrace_enrich::Snapshot>> {
+    // Verified (its bytes hashed against its name): a plan must not expand an AS from
+    // an altered snapshot and cite the original's digest.
     if let Some(p) = explicit {
-        return Ok(Some(relaytrace_enrich::Snapshot::open(p)?));
+        return Ok(Some(relaytrace_enrich::Snapshot::open_verified(p)?));
     }
     let Some(digest) = relaytrace_block::case_snapshot_digest(case)? else {
         return Ok(None);
@@ -310,7 +312,7 @@ fn snapshot_for(
     if !path.is_file() {
         return Ok(None);
     }
-    Ok(Some(relaytrace_enrich::Snapshot::open(&path)?))
+    Ok(Some(relaytrace_enrich::Snapshot::open_verified(&path)?))
 }
 
 /// The demo's block stage: the plan (default policy, now) as a table, then its

@@ -43,18 +43,22 @@ pub struct WhoisArgs {
     data: DataDirArg,
 }
 
-/// Loads `--snapshot` or the data directory's current snapshot.
+/// Loads `--snapshot` or the data directory's current snapshot, its bytes hashed
+/// against its name: every answer is stamped with that digest, so an altered file must
+/// not answer under the original's (about 30 ms for the 55 MB default snapshot).
 pub fn load_snapshot(explicit: Option<&PathBuf>, data: &DataDirArg) -> Result<Snapshot> {
     if let Some(p) = explicit {
-        return Ok(Snapshot::open(p)?);
+        return Ok(Snapshot::open_verified(p)?);
     }
     let dir = data.resolve()?;
-    dir.open_current()?.ok_or_else(|| {
+    let snap = dir.open_current()?.ok_or_else(|| {
         anyhow!(
             "no snapshot in {}: run `relaytrace data update` first",
             dir.root().display()
         )
-    })
+    })?;
+    snap.verify_digest()?;
+    Ok(snap)
 }
 
 /// Runs `whois`. Exit status 1 when an argument is not an address.
