@@ -424,3 +424,35 @@ fn sigkill_mid_enrich_leaves_a_verifiable_case_and_rerun_completes() {
     let v: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
     assert_eq!(v["notes"].as_array().map_or(0, Vec::len), 0, "{v:#}");
 }
+
+/// An altered snapshot answers nothing: `whois` (and `enrich`) hash it against its
+/// name first (whois answered from it under the original's digest).
+#[test]
+fn an_altered_snapshot_is_refused_by_whois() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let data = data.to_str().unwrap();
+    install_fixture_data(data, false);
+    let snaps = Path::new(data).join("snapshots");
+    let file = std::fs::read_dir(&snaps)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(run(&["whois", "--data-dir", data, "192.0.2.1"])
+        .status
+        .success());
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&file, bytes).unwrap();
+    for args in [
+        vec!["whois", "--data-dir", data, "192.0.2.1"],
+        vec!["whois", "--snapshot", file.to_str().unwrap(), "192.0.2.1"],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("altered"), "{args:?}: {}", text(&o));
+    }
+}
