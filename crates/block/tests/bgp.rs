@@ -223,3 +223,37 @@ fn exabgp_validates_flowspec_and_rtbh() {
     );
     check("exabgp", exa, &rtbh, ("next-hop", "next-hops"));
 }
+
+/// With `destination = "victim"`, a rule whose victims are all of the other address
+/// family gets no route: one without destination would drop its traffic to everyone.
+/// (Needs no speaker: the renderings are read.)
+#[test]
+fn a_victim_destination_never_widens_a_rule_of_the_other_family() {
+    let (plan, cx) = plan_for(
+        &[
+            ("fd20:200:1::2", "10.200.3.2"),
+            ("10.200.1.2", "10.200.3.2"),
+        ],
+        "10.200.9.9",
+        "1d",
+        now_ns(),
+        |p| p.replace("destination = \"any\"", "destination = \"victim\""),
+    );
+    for target in [
+        Target::FlowspecGobgp,
+        Target::FlowspecExabgp,
+        Target::FlowspecBird,
+    ] {
+        let text = render(&plan, target, &cx).unwrap();
+        let routes: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("fd20:200:1::2") && !l.trim_start().starts_with('#'))
+            .collect();
+        assert!(routes.is_empty(), "{target:?}: {routes:?}\n{text}");
+        assert!(text.contains("not rendered"), "{target:?}: {text}");
+        assert!(
+            text.contains("10.200.1.2"),
+            "{target:?}: the IPv4 rule stays"
+        );
+    }
+}

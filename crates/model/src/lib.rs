@@ -17,6 +17,10 @@ mod time;
 mod timeline;
 
 pub use conn::{Conn, Proto};
+
+/// The largest byte or packet count the case store keeps exactly (its integer columns
+/// are signed 64-bit): readers reject larger values, naming the field.
+pub const MAX_COUNT: u64 = i64::MAX as u64;
 pub use event::{Event, NETFLOW_EXPORT_STATS_RECORD, PCAP_STATS_RECORD, READER_SUMMARY_KINDS};
 pub use rejection::{Location, Rejection};
 pub use time::{format_iso8601_us, parse_decimal_seconds_ns, parse_iso8601_ns, TimeParseError};

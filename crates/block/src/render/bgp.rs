@@ -48,21 +48,29 @@ fn rules_for(plan: &Plan, cx: &RenderContext, verb: Verb) -> Vec<Rule> {
     }
 }
 
-/// Destinations a rule's FlowSpec route matches (one route per destination, or
-/// one route without destination).
+/// Destinations a rule's FlowSpec route matches: one route per destination, or one
+/// route without destination when the policy asks for none. None at all when the
+/// policy limits rules to the victims and no victim is of the rule's address family:
+/// a route without destination would drop the source's traffic to everyone, a wider
+/// rule than the policy allows (said in the rendering, see [`not_rendered`]).
 fn destinations(plan: &Plan, r: &Rule) -> Vec<Option<Prefix>> {
     if plan.flowspec.destination == "victim" {
-        let ds: Vec<Option<Prefix>> = r
+        return r
             .victims
             .iter()
             .filter(|v| v.is_v6() == r.prefix.is_v6())
             .map(|v| Some(*v))
             .collect();
-        if !ds.is_empty() {
-            return ds;
-        }
     }
     vec![None]
+}
+
+/// The comment standing for a rule [`destinations`] gives no route.
+fn not_rendered(r: &Rule) -> String {
+    format!(
+        "not rendered: {} (policy flowspec.destination = \"victim\", and no victim of this address family)",
+        rule_comment(r)
+    )
 }
 
 fn rate(plan: &Plan) -> Option<u64> {
@@ -85,7 +93,11 @@ pub fn gobgp_flowspec(plan: &Plan, cx: &RenderContext, verb: Verb) -> String {
         } else {
             "ipv4-flowspec"
         };
-        for d in destinations(plan, &r) {
+        let ds = destinations(plan, &r);
+        if ds.is_empty() {
+            let _ = writeln!(out, "# {}", not_rendered(&r));
+        }
+        for d in ds {
             let dst = d.map(|d| format!(" destination {d}")).unwrap_or_default();
             let _ = writeln!(out, "# {}", rule_comment(&r));
             let _ = writeln!(
@@ -142,7 +154,11 @@ pub fn exabgp_flowspec(plan: &Plan, cx: &RenderContext) -> String {
     out.push_str("\tflow {\n");
     let mut n = 0;
     for r in active(plan, cx.now_ns) {
-        for d in destinations(plan, r) {
+        let ds = destinations(plan, r);
+        if ds.is_empty() {
+            let _ = writeln!(out, "\t\t# {}", not_rendered(r));
+        }
+        for d in ds {
             n += 1;
             // ExaBGP writes IPv6 FlowSpec prefixes with an offset: prefix/len/offset.
             let fmt = |p: Prefix| {
@@ -216,7 +232,11 @@ pub fn bird_flowspec(plan: &Plan, cx: &RenderContext) -> String {
         let _ = writeln!(out, "protocol static relaytrace_{fam}_routes {{");
         let _ = writeln!(out, "\t{fam} {{ table relaytrace_{fam}; }};");
         for r in rules.iter().filter(|r| r.prefix.is_v6() == v6) {
-            for d in destinations(plan, r) {
+            let ds = destinations(plan, r);
+            if ds.is_empty() {
+                let _ = writeln!(out, "\t# {}", not_rendered(r));
+            }
+            for d in ds {
                 let dst = d.map(|d| format!(" dst {d};")).unwrap_or_default();
                 let _ = writeln!(out, "\t# {}", rule_comment(r));
                 let _ = writeln!(

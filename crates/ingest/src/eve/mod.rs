@@ -133,10 +133,11 @@ fn conn_from_flow(map: &Map<String, Value>, event_type: &'static str) -> FieldRe
     let count = |key: &'static str| -> FieldResult<Option<u64>> {
         match body.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or((key, format!("not a count: {v}"))),
+            Some(v) => match v.as_u64() {
+                Some(n) if n > relaytrace_model::MAX_COUNT => Err((key, too_large(n))),
+                Some(n) => Ok(Some(n)),
+                None => Err((key, format!("not a count: {v}"))),
+            },
         }
     };
     let mut conn = Conn::new(
@@ -200,4 +201,12 @@ mod tests {
         assert_eq!(sink.rejections[0].field.as_deref(), Some("timestamp"));
         assert_eq!(sink.rejections[1].location, Location::Line(4));
     }
+}
+
+/// The rejection reason for a count the store cannot keep exactly.
+fn too_large(n: u64) -> String {
+    format!(
+        "{n} is larger than {}, the largest count the store keeps (a 64-bit signed column)",
+        relaytrace_model::MAX_COUNT
+    )
 }

@@ -156,6 +156,25 @@ where
         .map_err(|e| err(field.name(), format!("{v:?}: {e}")))
 }
 
+/// A Zeek `count` the store can keep: up to [`relaytrace_model::MAX_COUNT`] (Zeek's
+/// counts go to 2^64 − 1; the tables' integer columns are signed 64-bit, and a larger
+/// value was clamped without a word).
+fn count<'a, F>(get: &F, field: ConnField) -> Result<Option<u64>, FieldError>
+where
+    F: Fn(ConnField) -> Option<Cow<'a, str>>,
+{
+    match unsigned::<u64, _>(get, field)? {
+        Some(n) if n > relaytrace_model::MAX_COUNT => Err(err(
+            field.name(),
+            format!(
+                "{n} is larger than {}, the largest count the store keeps (a 64-bit signed column)",
+                relaytrace_model::MAX_COUNT
+            ),
+        )),
+        other => Ok(other),
+    }
+}
+
 /// The value of 1 to 19 ASCII digits (always fits in a `u64`); `None` otherwise.
 fn digits_u64(b: &[u8]) -> Option<u64> {
     if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
@@ -218,13 +237,13 @@ where
         None => None,
         Some(v) => Some(parse_decimal_seconds_ns(&v).map_err(|e| err("duration", e.to_string()))?),
     };
-    conn.orig_bytes = unsigned(&get, C::OrigBytes)?;
-    conn.resp_bytes = unsigned(&get, C::RespBytes)?;
-    conn.orig_pkts = unsigned(&get, C::OrigPkts)?;
-    conn.resp_pkts = unsigned(&get, C::RespPkts)?;
-    conn.orig_ip_bytes = unsigned(&get, C::OrigIpBytes)?;
-    conn.resp_ip_bytes = unsigned(&get, C::RespIpBytes)?;
-    conn.missed_bytes = unsigned(&get, C::MissedBytes)?;
+    conn.orig_bytes = count(&get, C::OrigBytes)?;
+    conn.resp_bytes = count(&get, C::RespBytes)?;
+    conn.orig_pkts = count(&get, C::OrigPkts)?;
+    conn.resp_pkts = count(&get, C::RespPkts)?;
+    conn.orig_ip_bytes = count(&get, C::OrigIpBytes)?;
+    conn.resp_ip_bytes = count(&get, C::RespIpBytes)?;
+    conn.missed_bytes = count(&get, C::MissedBytes)?;
     conn.conn_state = get(C::ConnState).map(Cow::into_owned);
     conn.history = get(C::History).map(Cow::into_owned);
     conn.ip_proto = unsigned(&get, C::IpProto)?.or(match proto {

@@ -319,6 +319,30 @@ mod tests {
         assert_eq!(sink.rejections[1].field.as_deref(), Some("id.orig_h"));
     }
 
+    /// Zeek counts go to 2^64 − 1, the store's columns to 2^63 − 1: a larger count is
+    /// rejected with its field (it was clamped without a word); the largest fits.
+    #[test]
+    fn a_count_beyond_the_store_is_rejected_with_its_field() {
+        let head = CONN.split("\n1300475167").next().unwrap();
+        let line = |bytes: &str| {
+            format!("1300475168.853899\tCb\t10.0.0.1\t1\t10.0.0.2\t53\tudp\tdns\t0.5\t{bytes}\t1\tSF\tDd")
+        };
+        let text = format!(
+            "{head}\n{}\n{}\n",
+            line("18446744073709551615"),
+            line("9223372036854775807")
+        );
+        let mut sink = VecSink::default();
+        read_tsv(&mut text.as_bytes(), &mut sink).unwrap();
+        assert_eq!(sink.conns.len(), 1);
+        assert_eq!(sink.conns[0].orig_bytes, Some(9_223_372_036_854_775_807));
+        assert_eq!(sink.rejections.len(), 1);
+        assert_eq!(sink.rejections[0].field.as_deref(), Some("orig_bytes"));
+        assert!(sink.rejections[0]
+            .reason
+            .contains("largest count the store keeps"));
+    }
+
     #[test]
     fn split_matches_a_plain_byte_scan() {
         let texts = [
