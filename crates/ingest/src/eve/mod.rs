@@ -172,6 +172,14 @@ fn conn_from_flow(map: &Map<String, Value>, event_type: &'static str) -> FieldRe
     Ok(conn)
 }
 
+/// The rejection reason for a count the store cannot keep exactly.
+fn too_large(n: u64) -> String {
+    format!(
+        "{n} is larger than {}, the largest count the store keeps (a 64-bit signed column)",
+        relaytrace_model::MAX_COUNT
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,12 +209,4 @@ mod tests {
         assert_eq!(sink.rejections[0].field.as_deref(), Some("timestamp"));
         assert_eq!(sink.rejections[1].location, Location::Line(4));
     }
-}
-
-/// The rejection reason for a count the store cannot keep exactly.
-fn too_large(n: u64) -> String {
-    format!(
-        "{n} is larger than {}, the largest count the store keeps (a 64-bit signed column)",
-        relaytrace_model::MAX_COUNT
-    )
 }
