@@ -327,6 +327,23 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// The line where `text` sets `key` in its `[table]` (0 when it does not: the error
+/// then names the field only). The policy is read as plain values, without spans.
+fn key_line(text: &str, table: &str, key: &str) -> usize {
+    let header = format!("[{table}]");
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            inside = t == header;
+        } else if inside && t.split('=').next().is_some_and(|k| k.trim() == key) && t.contains('=')
+        {
+            return i + 1;
+        }
+    }
+    0
+}
+
 fn is_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -438,7 +455,7 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
             if let Some(w) = p.min_words {
                 if crate::words::lower_bound(&w).is_none_or(|lo| lo < 0.5) {
                     return Err(bad(
-                        0,
+                        key_line(text, "policy", "min_words"),
                         "policy field \"min_words\"".into(),
                         format!("{w:?} is not an ICD 203 word at or above \"roughly even chance\""),
                     ));
@@ -448,7 +465,7 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
             if let Some(c) = p.min_confidence {
                 out.min_confidence = crate::confidence::Level::parse(&c).ok_or_else(|| {
                     bad(
-                        0,
+                        key_line(text, "policy", "min_confidence"),
                         "policy field \"min_confidence\"".into(),
                         format!("{c:?} is not low, moderate or high"),
                     )
@@ -503,6 +520,13 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
         }
         if hypotheses.iter().any(|x| &x.id == id) {
             return Err(bad(line, at, "id used twice".into()));
+        }
+        if id == OTHERWISE {
+            return Err(bad(
+                line,
+                at,
+                "\"otherwise\" is reserved: in an item's likelihoods it stands for every hypothesis not listed".into(),
+            ));
         }
         if raw.exclude_defaults.iter().any(|x| x == id) {
             return Err(bad(line, at, "listed and excluded at once".into()));
@@ -904,6 +928,11 @@ likelihoods = { a = 0.6, otherwise = 0.1 }
             ("id = \"code\"", "id = \"Code!\"", "id must be"),
             ("id = \"b\"", "id = \"a\"", "id used twice"),
             (
+                "id = \"b\"",
+                "id = \"otherwise\"",
+                "\"otherwise\" is reserved",
+            ),
+            (
                 "countries = [\"KP\"]",
                 "countries = [\"kp\"]",
                 "field \"origin\"",
@@ -920,6 +949,14 @@ likelihoods = { a = 0.6, otherwise = 0.1 }
             assert!(got.contains(want), "{from} -> {to}: {got}");
             assert!(got.starts_with("evidence.toml"), "{got}");
         }
+        // A policy value is named with its line (the policy is read without spans).
+        let with_policy = MINIMAL.replacen(
+            "\n[[hypothesis]]",
+            "\n[policy]\nmin_confidence = \"moderate\"\nmin_words = \"probable\"\n\n[[hypothesis]]",
+            1,
+        );
+        let got = err(&with_policy);
+        assert!(got.contains("line 6: policy field \"min_words\""), "{got}");
     }
 
     #[test]

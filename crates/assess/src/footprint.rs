@@ -33,9 +33,22 @@ impl Footprint {
                 ));
             }
         }
+        for &a in &self.asns {
+            if a > u64::from(u32::MAX) {
+                return Err(format!("AS number {a} is larger than 32 bits (RFC 6793)"));
+            }
+        }
         for p in &self.prefixes {
-            parse_prefix(p)
+            let (net, len) = parse_prefix(p)
                 .ok_or_else(|| format!("prefix {p:?} is not an address/length prefix"))?;
+            // Host bits set (192.0.2.1/24) usually mean a typo in the address or the
+            // length; the network it would stand for is said, not guessed.
+            if host_bits_set(net, len) {
+                return Err(format!(
+                    "prefix {p:?} has host bits set: did you mean {}?",
+                    network_text(net, len)
+                ));
+            }
         }
         if self.countries.is_empty() && self.asns.is_empty() && self.prefixes.is_empty() {
             return Err("an origin footprint needs a country, an ASN or a prefix".into());
@@ -65,6 +78,28 @@ pub fn parse_prefix(s: &str) -> Option<(IpAddr, u8)> {
     let len: u8 = l.parse().ok()?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     (len <= max).then_some((ip, len))
+}
+
+/// Whether `net` has bits set beyond its first `len`.
+fn host_bits_set(net: IpAddr, len: u8) -> bool {
+    match net {
+        IpAddr::V4(a) => u32::from(a).checked_shl(u32::from(len)).unwrap_or(0) != 0,
+        IpAddr::V6(a) => u128::from(a).checked_shl(u32::from(len)).unwrap_or(0) != 0,
+    }
+}
+
+/// `net/len` with the host bits cleared.
+fn network_text(net: IpAddr, len: u8) -> String {
+    match net {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            format!("{}/{len}", std::net::Ipv4Addr::from(u32::from(a) & mask))
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            format!("{}/{len}", std::net::Ipv6Addr::from(u128::from(a) & mask))
+        }
+    }
 }
 
 fn in_prefix(ip: IpAddr, net: IpAddr, len: u8) -> bool {
@@ -99,6 +134,27 @@ mod tests {
             asns: vec![131279],
             prefixes: vec!["175.45.176.0/22".into()],
         }
+    }
+
+    #[test]
+    fn asns_beyond_32_bits_and_prefixes_with_host_bits_are_refused() {
+        let mut f = fp();
+        f.asns.push(4_294_967_296);
+        assert!(f.check().unwrap_err().contains("larger than 32 bits"));
+        for (p, meant) in [
+            ("192.0.2.1/24", "192.0.2.0/24"),
+            ("2001:db8::1/32", "2001:db8::/32"),
+        ] {
+            let mut f = fp();
+            f.prefixes.push(p.into());
+            let e = f.check().unwrap_err();
+            assert!(e.contains(&format!("did you mean {meant}?")), "{e}");
+        }
+        let mut f = fp();
+        f.asns.push(4_294_967_295);
+        f.prefixes
+            .extend(["0.0.0.0/0".into(), "10.0.0.1/32".into(), "::/0".into()]);
+        assert_eq!(f.check(), Ok(()));
     }
 
     #[test]
