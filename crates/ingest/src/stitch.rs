@@ -467,7 +467,8 @@ mod tests {
         let mut v6 = flow(1, 1, 1, 1, 1);
         v6.proto = Proto::Icmp;
         v6.orig_h = "2001:db8::1".parse().unwrap();
-        v6.resp_h = "::ffff:192.0.2.9".parse().unwrap();
+        // IPv4-compatible (not mapped: `Conn::new` makes mapped ones IPv4): stays IPv6.
+        v6.resp_h = "::192.0.2.9".parse().unwrap();
         v6.duration_ns = None;
         v6.orig_ip_bytes = None;
         let mut other = flow(2, 2, 2, 65535, 2);

@@ -119,7 +119,10 @@ pub struct Conn {
 
 impl Conn {
     /// A connection with the five-tuple and start time set and every counter unset;
-    /// readers fill in what their source has.
+    /// readers fill in what their source has. An IPv4-mapped IPv6 address
+    /// (`::ffff:192.0.2.66`, as dual-stack sockets log IPv4 peers) is stored as the
+    /// IPv4 address it is: the same host must be one host for `conns --host`, trace's
+    /// relays and enrichment alike.
     pub fn new(
         proto: Proto,
         orig_h: IpAddr,
@@ -132,9 +135,9 @@ impl Conn {
             uid: None,
             proto,
             ip_proto: None,
-            orig_h,
+            orig_h: orig_h.to_canonical(),
             orig_p,
-            resp_h,
+            resp_h: resp_h.to_canonical(),
             resp_p,
             start_ns,
             duration_ns: None,

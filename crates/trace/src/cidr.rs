@@ -59,7 +59,16 @@ impl FromStr for Cidr {
             Some((a, l)) => (a, Some(l.parse::<u8>().map_err(|_| bad())?)),
             None => (s, None),
         };
-        let addr: IpAddr = a.trim().parse().map_err(|_| bad())?;
+        let mut addr: IpAddr = a.trim().parse().map_err(|_| bad())?;
+        let mut len = len;
+        // An IPv4-mapped prefix (`::ffff:192.0.2.0/120`) is the IPv4 prefix it maps:
+        // connections are stored with such addresses as IPv4 (`Conn::new`).
+        if let (IpAddr::V6(_), IpAddr::V4(v4)) = (addr, addr.to_canonical()) {
+            if len.is_none_or(|l| l >= 96) {
+                addr = IpAddr::V4(v4);
+                len = len.map(|l| l - 96);
+            }
+        }
         let (bits, width) = to_bits(addr);
         let len = len.unwrap_or(width);
         if len > width {
@@ -95,6 +104,10 @@ mod tests {
             ("2001:db8::/32", "2001:db8:1::1", true),
             ("2001:db8::/32", "2001:db9::1", false),
             ("0.0.0.0/0", "2001:db8::1", false),
+            // IPv4-mapped: the IPv4 prefix it maps (stored connections hold IPv4).
+            ("::ffff:192.0.2.66", "192.0.2.66", true),
+            ("::ffff:192.0.2.0/120", "192.0.2.9", true),
+            ("::ffff:192.0.2.0/120", "192.0.3.9", false),
         ];
         for (p, a, want) in cases {
             let c: Cidr = p.parse().unwrap();

@@ -336,6 +336,11 @@ mod tests {
         read_tsv(&mut text.as_bytes(), &mut sink).unwrap();
         assert_eq!(sink.conns.len(), 1);
         assert_eq!(sink.conns[0].orig_bytes, Some(9_223_372_036_854_775_807));
+        // (And an IPv4-mapped IPv6 address is stored as the IPv4 address it is.)
+        let mapped = text.replace("10.0.0.2", "::ffff:10.0.0.2");
+        let mut sink = VecSink::default();
+        read_tsv(&mut mapped.as_bytes(), &mut sink).unwrap();
+        assert_eq!(sink.conns[0].resp_h.to_string(), "10.0.0.2");
         assert_eq!(sink.rejections.len(), 1);
         assert_eq!(sink.rejections[0].field.as_deref(), Some("orig_bytes"));
         assert!(sink.rejections[0]
