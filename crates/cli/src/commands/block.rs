@@ -137,7 +137,8 @@ pub struct ExpireArgs {
     /// The case directory.
     #[arg(long)]
     case: PathBuf,
-    /// Enforcement point.
+    /// Enforcement point: any of `render`'s but `stix` (STIX indicators carry their own
+    /// `valid_until`; there is nothing to remove).
     #[arg(long, value_enum, default_value_t = ToArg::Nftables)]
     to: ToArg,
     /// Speaker for `--to rtbh`.

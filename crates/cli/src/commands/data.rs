@@ -258,11 +258,17 @@ fn update(args: UpdateArgs) -> Result<ExitCode> {
                 r.meta.rejected,
                 r.meta.overlaps
             );
-            for p in r.problems.iter().take(5) {
+            // Every skipped row the builder kept (its first 100), so none is only
+            // counted; beyond those, the count.
+            for p in &r.problems {
                 outln!("  skipped {p}");
             }
-            if r.meta.rejected > 5 {
-                outln!("  ... {} more skipped rows", r.meta.rejected - 5);
+            let listed = r.problems.len() as u64;
+            if r.meta.rejected > listed {
+                outln!(
+                    "  ... {} more skipped rows (the first {listed} are listed)",
+                    r.meta.rejected - listed
+                );
             }
             Ok(())
         };

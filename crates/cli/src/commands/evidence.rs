@@ -237,9 +237,14 @@ pub fn run(cmd: EvidenceCommand) -> Result<ExitCode> {
                     it.source.name
                 );
             }
-            let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+            // The kinds the items are of (not every kind there is).
+            let kinds: Vec<&str> = Kind::ALL
+                .iter()
+                .filter(|k| set.items.iter().any(|i| i.kind == **k))
+                .map(|k| k.as_str())
+                .collect();
             outln!(
-                "{} hypotheses, {} items (kinds: {})",
+                "{} hypotheses, {} items (kinds present: {})",
                 set.hypotheses.len(),
                 set.items.len(),
                 kinds.join(", ")
