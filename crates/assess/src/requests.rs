@@ -69,12 +69,21 @@ The current assessment is **{}**: more proof is needed before anyone is named, a
             ));
         }
         s.push_str(&format!("**Why.** {}.\n\n", capitalise(&c.why)));
-        s.push_str("**How to answer.** Export only the records inside the windows and addresses above, in their native format \
+        if c.windows.is_empty() && c.addresses.is_empty() {
+            // Not network records (a malware sample, a report, an analysis): the flow
+            // instructions below would ask for windows and sessions it does not name.
+            s.push_str("**How to answer.** Send what is asked with the SHA-256 digest of each file, its source and date, and a \
+signed statement of how it was obtained. The requester records it as an evidence item graded for its source \
+(`relaytrace evidence add item`), re-runs `relaytrace assess`, and returns the resulting finding and ledger so you can \
+check every step with `relaytrace case verify`.\n\n");
+        } else {
+            s.push_str("**How to answer.** Export only the records inside the windows and addresses above, in their native format \
 (NetFlow/IPFIX, Zeek conn.log, Suricata EVE JSON or pcap), and send them with the SHA-256 digest of each file and a signed statement of \
 where they were recorded (sensor, clock source). The requester ingests them with `relaytrace ingest --vantage <your name>`, \
 re-runs `relaytrace trace` and `relaytrace assess`, and returns the resulting findings and ledger so you can check every step with \
 `relaytrace case verify`. If you prefer not to hand over records, you can instead confirm or deny the specific sessions listed, \
 with the upstream address if one exists; that answer is graded like any other source.\n\n");
+        }
         s.push_str("**What the answer would change.**\n\n");
         for o in &e.outcomes {
             let l = o.after.leading;

@@ -116,10 +116,15 @@ pub fn measure(
             c.flows, limits.warn_flows
         ));
     }
-    if c.hosts > limits.warn_hosts {
+    // Hosts on either side lose connections: those inside the blocked range lose every
+    // one that crosses the enforcement point, and were left out of this warning.
+    if c.hosts + c.inside_hosts > limits.warn_hosts {
         c.warnings.push(format!(
-            "{} non-attack hosts > policy limit {}",
-            c.hosts, limits.warn_hosts
+            "{} non-attack hosts ({} outside, {} inside the blocked prefixes) > policy limit {}",
+            c.hosts + c.inside_hosts,
+            c.hosts,
+            c.inside_hosts,
+            limits.warn_hosts
         ));
     }
     if c.bytes > limits.warn_bytes {
@@ -175,6 +180,19 @@ mod tests {
             }]
         );
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        // Hosts inside the blocked range count toward the host limit too.
+        let tight = CollateralLimits {
+            warn_hosts: 2,
+            ..limits.clone()
+        };
+        let c = measure(&[relay], &conns, &attack, &BTreeMap::new(), &tight);
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.starts_with("3 non-attack hosts (2 outside, 1 inside")),
+            "{:?}",
+            c.warnings
+        );
         let net: Prefix = "198.51.100.0/24".parse().unwrap();
         let wide = measure(&[net], &conns, &attack, &BTreeMap::new(), &limits);
         assert_eq!((wide.flows, wide.inside_hosts, wide.bytes), (3, 2, 35));

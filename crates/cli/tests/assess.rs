@@ -198,6 +198,19 @@ fn requests_one_file_per_holder_with_windows() {
     ] {
         assert!(text.contains(want), "{want} missing:\n{text}");
     }
+    assert!(
+        text.contains("Export only the records inside the windows"),
+        "{text}"
+    );
+    // A request for something other than network records (no window, no address)
+    // does not carry the flow-record instructions.
+    for f in files.iter().filter(|f| *f != flows) {
+        let text = fs::read_to_string(out.join(f)).unwrap();
+        if !text.contains("Time windows") && !text.contains("Addresses:") {
+            assert!(!text.contains("Export only the records"), "{f}:\n{text}");
+            assert!(text.contains("evidence add item"), "{f}:\n{text}");
+        }
+    }
 }
 
 #[test]

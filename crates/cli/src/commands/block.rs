@@ -360,12 +360,13 @@ pub fn print_plan(plan: &Plan) {
     for r in &plan.rules {
         let c = &r.collateral;
         outln!(
-            "  {:<20} until {}  attack flows {}, collateral: {} flow(s), {} host(s), {} byte(s)",
+            "  {:<20} until {}  attack flows {}, collateral: {} flow(s), {} host(s) outside and {} inside, {} byte(s)",
             r.prefix.to_string(),
             format_iso8601_us(r.expires_ns),
             c.attack_flows,
             c.flows,
             c.hosts,
+            c.inside_hosts,
             c.bytes
         );
         for n in &c.top_networks {
@@ -395,7 +396,7 @@ pub fn print_plan(plan: &Plan) {
             ps.push(format!("… {} more", alt.prefixes.len() - SHOWN));
         }
         outln!(
-            "  {:<26} {} in {} prefix(es) [{}]: attack flows {}, collateral {} flow(s), {} host(s), {} byte(s); policy: {}",
+            "  {:<26} {} in {} prefix(es) [{}]: attack flows {}, collateral {} flow(s), {} host(s) outside and {} inside, {} byte(s); policy: {}",
             alt.name,
             address_count(&alt.prefixes),
             alt.prefixes.len(),
@@ -403,6 +404,7 @@ pub fn print_plan(plan: &Plan) {
             alt.collateral.attack_flows,
             alt.collateral.flows,
             alt.collateral.hosts,
+            alt.collateral.inside_hosts,
             alt.collateral.bytes,
             alt.policy
         );
