@@ -192,6 +192,15 @@ pub struct VecSink {
     pub rejections: Vec<Rejection>,
 }
 
+impl VecSink {
+    /// The records it received, as [`ReadSummary::read`] counts them: connections and
+    /// events, but not a reader's summary of the whole input (`pcap-stats`...). The
+    /// fuzz targets check the two agree: nothing is dropped or counted silently.
+    pub fn records_read(&self) -> usize {
+        self.conns.len() + self.events.iter().filter(|e| !e.is_reader_summary()).count()
+    }
+}
+
 impl Sink for VecSink {
     fn conn(&mut self, conn: Conn) -> std::io::Result<()> {
         self.conns.push(conn);
