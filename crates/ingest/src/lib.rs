@@ -197,7 +197,12 @@ impl VecSink {
     /// events, but not a reader's summary of the whole input (`pcap-stats`...). The
     /// fuzz targets check the two agree: nothing is dropped or counted silently.
     pub fn records_read(&self) -> usize {
-        self.conns.len() + self.events.iter().filter(|e| !e.is_reader_summary()).count()
+        self.conns.len()
+            + self
+                .events
+                .iter()
+                .filter(|e| !e.is_reader_summary())
+                .count()
     }
 }
 
