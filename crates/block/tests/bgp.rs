@@ -198,6 +198,10 @@ fn bird_parses_flowspec_and_rtbh() {
         ("src 10.200.1.2/32", "src 10.200.1.2/33"),
     );
     let rtbh = render(&plan, Target::Rtbh(Speaker::Bird), &cx).unwrap();
+    // The policy's discard next hop, as GoBGP and ExaBGP get it (it had none).
+    let nh = format!("bgp_next_hop = {};", plan.bgp.rtbh_next_hop_v4);
+    assert!(rtbh.contains(&nh), "{rtbh}");
+    assert!(rtbh.contains("next hop keep;"), "{rtbh}");
     check("bird", bird, &rtbh, ("blackhole {", "blackhold {"));
 }
 

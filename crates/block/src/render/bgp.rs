@@ -259,18 +259,25 @@ pub fn bird_flowspec(plan: &Plan, cx: &RenderContext) -> String {
 }
 
 /// BIRD 2 configuration: static black-hole routes with the BLACKHOLE and NO_EXPORT
-/// communities, exported over the BGP session.
+/// communities and the policy's discard next hop (`bgp_next_hop`, kept on export by
+/// `next hop keep`, as GoBGP's and ExaBGP's renderings set it), exported over the BGP
+/// session.
 pub fn bird_rtbh(plan: &Plan, cx: &RenderContext) -> String {
     let mut out = bird_head(plan, cx);
     let rules = active(plan, cx.now_ns);
     for (fam, v6) in [("ipv4", false), ("ipv6", true)] {
+        let nh = if v6 {
+            plan.bgp.rtbh_next_hop_v6
+        } else {
+            plan.bgp.rtbh_next_hop_v4
+        };
         let _ = writeln!(out, "protocol static relaytrace_rtbh_{fam} {{");
         let _ = writeln!(out, "\t{fam};");
         for r in rules.iter().filter(|r| r.prefix.is_v6() == v6) {
             let _ = writeln!(out, "\t# {}", rule_comment(r));
             let _ = writeln!(
                 out,
-                "\troute {} blackhole {{ bgp_community.add((65535, 666)); bgp_community.add((65535, 65281)); }};",
+                "\troute {} blackhole {{ bgp_next_hop = {nh}; bgp_community.add((65535, 666)); bgp_community.add((65535, 65281)); }};",
                 r.prefix
             );
         }
@@ -280,8 +287,12 @@ pub fn bird_rtbh(plan: &Plan, cx: &RenderContext) -> String {
     out.push_str("protocol bgp relaytrace_peer {\n");
     let _ = writeln!(out, "\tlocal as {};", b.local_as);
     let _ = writeln!(out, "\tneighbor {} as {};", b.neighbor, b.peer_as);
-    out.push_str("\tipv4 { import none; export where proto ~ \"relaytrace_rtbh_*\"; };\n");
-    out.push_str("\tipv6 { import none; export where proto ~ \"relaytrace_rtbh_*\"; };\n");
+    out.push_str(
+        "\tipv4 { import none; export where proto ~ \"relaytrace_rtbh_*\"; next hop keep; };\n",
+    );
+    out.push_str(
+        "\tipv6 { import none; export where proto ~ \"relaytrace_rtbh_*\"; next hop keep; };\n",
+    );
     out.push_str("}\n");
     out
 }
