@@ -71,6 +71,14 @@ pub struct IngestOutcome {
     pub rejects_file: Option<PathBuf>,
 }
 
+/// Whether entry `seq` recorded other bytes than `evidence` (so it matched by its
+/// decompressed content, see [`IngestOutcome::already_as_content`]).
+fn other_bytes(entries: &[crate::ledger::LedgerEntry], seq: u64, evidence: &str) -> bool {
+    entries
+        .iter()
+        .any(|e| e.seq == seq && e.str_field("evidence") != Some(evidence))
+}
+
 /// Whether an ingest entry added no record but rejected some (see
 /// [`IngestOutcome::retry_of`]). Entries without outputs or counts (none are written
 /// so) count as having added records.
@@ -367,9 +375,7 @@ impl Case {
         if same_size {
             let digest = file_sha256(input)?;
             if let Some(prior) = already(&digest) {
-                outcome.already_as_content = entries
-                    .iter()
-                    .any(|e| e.seq == prior.0 && e.str_field("evidence") != Some(digest.as_str()));
+                outcome.already_as_content = other_bytes(&entries, prior.0, &digest);
                 outcome.evidence = digest;
                 outcome.already = Some(prior);
                 return Ok(outcome);
@@ -437,17 +443,11 @@ impl Case {
         // An input that could not be hashed up front (not a regular file), one that
         // changed since, or the content of an earlier input compressed otherwise (or
         // not at all): nothing is committed twice.
-        let same_bytes = already(&evidence);
-        let prior = same_bytes
-            .clone()
-            .or_else(|| content.as_deref().and_then(already));
+        let prior = already(&evidence).or_else(|| content.as_deref().and_then(already));
         if let Some(prior) = prior {
             fs::remove_dir_all(&tmp_dir).at(&tmp_dir)?;
             outcome.format = None;
-            outcome.already_as_content = same_bytes.is_none()
-                || entries.iter().any(|e| {
-                    e.seq == prior.0 && e.str_field("evidence") != Some(evidence.as_str())
-                });
+            outcome.already_as_content = other_bytes(&entries, prior.0, &evidence);
             outcome.already = Some(prior);
             return Ok(outcome);
         }

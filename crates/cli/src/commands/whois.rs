@@ -45,7 +45,9 @@ pub struct WhoisArgs {
 
 /// Loads `--snapshot` or the data directory's current snapshot, its bytes hashed
 /// against its name: every answer is stamped with that digest, so an altered file must
-/// not answer under the original's (about 30 ms for the 55 MB default snapshot).
+/// not answer under the original's. Cost: `whois 8.8.8.8` with the 55 MB default
+/// snapshot took 53–81 ms of CPU (perf stat task-clock, 5 runs) against 21–56 ms
+/// without the check, about 30 ms at the median.
 pub fn load_snapshot(explicit: Option<&PathBuf>, data: &DataDirArg) -> Result<Snapshot> {
     if let Some(p) = explicit {
         return Ok(Snapshot::open_verified(p)?);
