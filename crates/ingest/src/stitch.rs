@@ -204,6 +204,29 @@ impl Pending {
         c
     }
 
+    /// Whether `next`'s counters can be added to this flow's without passing
+    /// [`relaytrace_model::MAX_COUNT`], the largest count the store keeps: a stitched
+    /// flow must not hold a sum the tables would clamp. Records whose sum would pass it
+    /// stay apart (no real flow comes near it; readers reject a single record above it).
+    fn can_absorb(&self, next: &Conn) -> bool {
+        let theirs = [
+            next.orig_bytes,
+            next.resp_bytes,
+            next.orig_pkts,
+            next.resp_pkts,
+            next.orig_ip_bytes,
+            next.resp_ip_bytes,
+        ];
+        theirs.into_iter().enumerate().all(|(i, v)| {
+            v.is_none_or(|v| {
+                self.counter(i)
+                    .unwrap_or(0)
+                    .checked_add(v)
+                    .is_some_and(|sum| sum <= relaytrace_model::MAX_COUNT)
+            })
+        })
+    }
+
     /// Merges `next` (same 5-tuple, later) into this flow: counters summed (a counter
     /// either side has), start the earliest, end the latest.
     fn merge(&mut self, next: &Conn) {
@@ -374,7 +397,7 @@ impl Sink for Stitcher<'_> {
         if let Some((generation, slot)) = found {
             if let Some(prev) = generation.flows[slot].as_mut() {
                 let gap = conn.start_ns - prev.end_ns();
-                if conn.start_ns >= prev.start_ns && gap <= max_gap_ns {
+                if conn.start_ns >= prev.start_ns && gap <= max_gap_ns && prev.can_absorb(&conn) {
                     prev.merge(&conn);
                     let end = prev.end_ns();
                     generation.note_end(end);
@@ -510,6 +533,36 @@ mod tests {
                 assert_eq!((got.start_ns, got.duration_ns), (0, Some(70_000_000_000)));
             }
         }
+    }
+
+    /// Two pieces of one flow whose byte counts add up past what the store keeps are
+    /// not stitched: both come out as they were read, nothing clamped; pieces that fit
+    /// still merge.
+    #[test]
+    fn pieces_whose_sum_the_store_cannot_keep_stay_apart() {
+        let half = relaytrace_model::MAX_COUNT / 2 + 1;
+        let mut sink = VecSink::default();
+        let mut st = Stitcher::new(&mut sink);
+        st.conn(flow(0, 60, half, 7000, 0)).unwrap();
+        st.conn(flow(60, 60, half, 7000, 48)).unwrap();
+        st.conn(flow(0, 60, half - 1, 7001, 96)).unwrap();
+        st.conn(flow(60, 60, half - 1, 7001, 144)).unwrap();
+        assert_eq!(st.finish().unwrap(), 1);
+        let mut got: Vec<_> = sink
+            .conns
+            .iter()
+            .map(|c| (c.orig_p, c.orig_ip_bytes))
+            .collect();
+        got.sort();
+        let max = relaytrace_model::MAX_COUNT;
+        assert_eq!(
+            got,
+            [
+                (7000, Some(half)),
+                (7000, Some(half)),
+                (7001, Some(max - 1))
+            ]
+        );
     }
 
     /// One 5-tuple that starts a new session again and again (NTP between two fixed

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
-use relaytrace_model::{Conn, Event, Proto};
+use relaytrace_model::{Conn, Event, Location, Proto, Rejection, MAX_COUNT};
 
 use super::cursor::be_uint;
 use super::fields::{self, *};
@@ -59,7 +59,10 @@ pub(super) fn to_output(
     let (start, end) = flow_times(export, fields);
     if !options {
         if let Some(conn) = to_conn(export, fields, start, end, record_offset) {
-            return Output::Conn(conn);
+            return match oversized_counter(&conn) {
+                Some(rejection) => Output::Reject(rejection),
+                None => Output::Conn(conn),
+            };
         }
     }
     let kind = if options {
@@ -122,6 +125,30 @@ fn to_conn(
     conn.resp_pkts = uint(Slot::RespPkts);
     conn.record = record_offset;
     Some(conn)
+}
+
+/// A rejection for a connection with a byte or packet count the store cannot keep
+/// (over [`MAX_COUNT`]: the tables' integer columns are signed 64-bit, and such a
+/// value was clamped to the largest one without a word). Eight-byte counters allow
+/// it; no real flow comes near it, so the record is corrupt or forged, and rejected
+/// at its offset like a record of any other format with an impossible count.
+fn oversized_counter(conn: &Conn) -> Option<Rejection> {
+    let counters = [
+        ("orig_ip_bytes", conn.orig_ip_bytes),
+        ("orig_pkts", conn.orig_pkts),
+        ("resp_ip_bytes", conn.resp_ip_bytes),
+        ("resp_pkts", conn.resp_pkts),
+    ];
+    let (field, n) = counters
+        .into_iter()
+        .find_map(|(field, v)| v.filter(|&n| n > MAX_COUNT).map(|n| (field, n)))?;
+    Some(Rejection {
+        location: Location::Offset(conn.record),
+        field: Some(field.to_string()),
+        reason: format!(
+            "flow counter {n} is larger than {MAX_COUNT}, the largest count the store keeps (a 64-bit signed column)"
+        ),
+    })
 }
 
 /// The integer fields of a connection that a flow record's IEs fill.
@@ -467,6 +494,33 @@ mod tests {
         assert_eq!(c.start_ns, 1_431_516_016_000_000_000);
         assert_eq!(c.duration_ns, Some(10_000_000_000));
         assert_eq!(c.record, 42);
+    }
+
+    /// An eight-byte counter beyond what the tables keep rejects the record at its
+    /// offset, naming the field (it was clamped silently); the largest value kept is
+    /// still a connection.
+    #[test]
+    fn a_counter_beyond_the_store_s_range_rejects_the_record() {
+        let record = |packets: u64| {
+            let bytes = packets.to_be_bytes();
+            let fields = [
+                f(8, &[10, 0, 0, 1]),  // sourceIPv4Address
+                f(12, &[10, 0, 0, 2]), // destinationIPv4Address
+                f(4, &[17]),           // protocolIdentifier: UDP
+                f(2, &bytes),          // packetDeltaCount, 8 bytes
+            ];
+            to_output(&IPFIX, false, &fields, 77)
+        };
+        let Output::Conn(c) = record(MAX_COUNT) else {
+            panic!("the largest count kept is a connection");
+        };
+        assert_eq!(c.orig_pkts, Some(MAX_COUNT));
+        let Output::Reject(r) = record(MAX_COUNT + 1) else {
+            panic!("a count over the store's range must be rejected");
+        };
+        assert_eq!(r.location, Location::Offset(77));
+        assert_eq!(r.field.as_deref(), Some("orig_pkts"));
+        assert!(r.reason.contains("9223372036854775808"), "{}", r.reason);
     }
 
     /// Each connection field comes from its most preferred IE present, the first
