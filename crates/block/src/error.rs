@@ -38,6 +38,21 @@ pub enum BlockError {
         /// The newest trace finding's path.
         trace: String,
     },
+    /// The case's enrichment of a hop is not the one the newest trace reported (the
+    /// case was enriched again since, with another snapshot): a plan would target the
+    /// AS and prefix the new snapshot gives, not those the trace — and the assessment
+    /// weighing it — named.
+    #[error("the newest trace finding ({trace}) reported {ip} from {traced}, but the case's enrichment now answers from {now}: run `relaytrace trace` (and `relaytrace assess`) again so the plan targets the networks the findings name")]
+    StaleTrace {
+        /// The trace finding's path.
+        trace: String,
+        /// The hop's address.
+        ip: String,
+        /// `snapshot <digest>`, as the trace reported the hop.
+        traced: String,
+        /// The same for the case's enrichment now.
+        now: String,
+    },
     /// The case has no block plan to render.
     #[error("the case has no block plan (run `relaytrace block plan` first)")]
     NoPlan,

@@ -80,6 +80,7 @@ pub fn plan_case(
         })
     };
     let mut info = of_hops_or(&assessed)?;
+    check_hop_snapshots(&trace, &info)?;
     let wanted = plan::wanted_asns(&trace, assess.as_ref(), &info);
     if !wanted.is_subset(&assessed) {
         // The origins' ASes, known only now.
@@ -111,6 +112,45 @@ pub fn plan_case(
         info.extend(inputs::enrichment(case, |a, _| parties.contains(a))?);
     }
     Ok(build(&info, &touched.rows, touched.total))
+}
+
+/// Fails when a hop of the trace was reported from another enrichment snapshot than
+/// the one the case's enrichment answers from now (the case was enriched again with
+/// other data): the plan targets what the enrichment says, and must target what the
+/// findings say.
+fn check_hop_snapshots(
+    trace: &inputs::Finding,
+    info: &std::collections::BTreeMap<std::net::IpAddr, inputs::AddrInfo>,
+) -> Result<(), BlockError> {
+    let hops = trace.json["chains"].as_array().into_iter().flatten();
+    let hops = hops.filter_map(|c| c["hops"].as_array()).flatten();
+    let name = |s: Option<&str>| s.map_or("no enrichment".to_string(), |d| format!("snapshot {d}"));
+    for hop in hops {
+        let Some(ip) = hop["ip"]
+            .as_str()
+            .and_then(|s| s.parse::<std::net::IpAddr>().ok())
+        else {
+            continue;
+        };
+        // A finding that does not carry the field (none written by this version
+        // lacks it) cannot say which snapshot it used.
+        // A hop the trace reported unenriched and the case has enriched since is
+        // planned with that enrichment (the plan names the snapshot): the findings
+        // named no network for it to contradict.
+        let Some(traced) = hop.get("snapshot").and_then(Value::as_str) else {
+            continue;
+        };
+        let now = info.get(&ip).and_then(|i| i.snapshot.as_deref());
+        if now != Some(traced) {
+            return Err(BlockError::StaleTrace {
+                trace: trace.path.clone(),
+                ip: ip.to_string(),
+                traced: name(Some(traced)),
+                now: name(now),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Digest of the snapshot behind the case's newest enrichment (the `snapshot`

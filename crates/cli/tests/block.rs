@@ -462,6 +462,86 @@ fn an_origin_asn_expands_to_every_prefix_the_snapshot_gives_it() {
     );
 }
 
+/// A case enriched again with other data after the trace: the plan would target the
+/// AS the new snapshot gives, not the one the trace (and the assessment) named, so it
+/// is refused, naming the hop and both snapshots, until the case is traced again.
+#[test]
+fn a_plan_refuses_a_trace_whose_hops_were_enriched_from_another_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = demo(tmp.path());
+    let snapshot = |name: &str, origin_asn: u32| {
+        let csv = tmp.path().join(format!("{name}.csv"));
+        fs::write(
+            &csv,
+            format!("192.0.2.0,192.0.2.255,{origin_asn},Origin Net\n"),
+        )
+        .unwrap();
+        let data = tmp.path().join(name);
+        let data = data.to_str().unwrap().to_string();
+        ok(&[
+            "data",
+            "update",
+            "--data-dir",
+            &data,
+            "--no-defaults",
+            "--asn-csv",
+            csv.to_str().unwrap(),
+        ]);
+        data
+    };
+    let first = snapshot("first", 64496);
+    ok(&["enrich", "--case", &case, "--data-dir", &first]);
+    ok(&["trace", "--case", &case, "--victim", "203.0.113.7"]);
+    assess(&case, 0.7, "moderate");
+    let plan = plan_json(&case, &["--data-dir", &first]);
+    assert_eq!(decision(&plan, "origin-asn", "AS64496")["blocked"], true);
+
+    // The same address in another AS in newer data.
+    let second = snapshot("second", 64511);
+    ok(&["enrich", "--case", &case, "--data-dir", &second]);
+    let o = run(&[
+        "block",
+        "plan",
+        "--case",
+        &case,
+        "--now",
+        NOW,
+        "--data-dir",
+        &second,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    // The first hop in the finding's order (the victim; every hop was enriched again).
+    assert!(err.contains("reported 203.0.113.7 from snapshot "), "{err}");
+    assert!(
+        err.contains("enrichment now answers from snapshot "),
+        "{err}"
+    );
+    assert!(err.contains("run `relaytrace trace`"), "{err}");
+    let snaps: Vec<&str> = err
+        .split("snapshot ")
+        .skip(1)
+        .map(|s| s.split([',', ':', ' ']).next().unwrap())
+        .collect();
+    assert_eq!(snaps.len(), 2, "{err}");
+    assert_ne!(snaps[0], snaps[1], "{err}");
+
+    // Traced again: the plan targets the AS the findings now name (and still
+    // considers the example assessment's AS64496, of which the new data knows no prefix).
+    ok(&["trace", "--case", &case, "--victim", "203.0.113.7"]);
+    let plan = plan_json(&case, &["--data-dir", &second]);
+    let targets: Vec<&str> = plan["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "origin-asn")
+        .map(|d| d["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["AS64496", "AS64511"], "{plan}");
+    assert_eq!(decision(&plan, "origin-asn", "AS64511")["blocked"], true);
+    assert_eq!(decision(&plan, "origin-asn", "AS64496")["blocked"], false);
+}
+
 /// An origin without enrichment is refused because its network is unknown, not as
 /// "outside the footprint" (which it may well be inside).
 #[test]
