@@ -22,7 +22,12 @@ fi
 rm -rf "$case_dir"
 "$bin" case init "$case_dir" >/dev/null
 for p in "$out"/scenario/*.pcap; do
-  "$bin" ingest --case "$case_dir" --vantage "$(basename "$p" .pcap)" "$p"
+  rc=0
+  "$bin" ingest --case "$case_dir" --vantage "$(basename "$p" .pcap)" "$p" || rc=$?
+  # Status 1 is "nothing read": a host of the testbed that saw no traffic in this run
+  # (relay3 of a one-relay chain, say) leaves an empty capture. The label check below
+  # still finds any connection missing; any other status stops here.
+  [ "$rc" -le 1 ] || exit "$rc"
 done
 "$bin" conns --case "$case_dir" --format jsonl >"$out/conns.jsonl"
 "$bin" case verify "$case_dir" >/dev/null && echo "ingest: case verify OK"
