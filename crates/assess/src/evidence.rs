@@ -344,6 +344,30 @@ fn key_line(text: &str, table: &str, key: &str) -> usize {
     0
 }
 
+/// The line of `key = ...` in the `[[...]]` table that holds line `inside` (1-based;
+/// for a nested key such as `source.name`, the line of `source`), or `inside` when the
+/// table does not set it there. Items and hypotheses are read with the span of their
+/// id only; an error about another field must still point at that field's line.
+fn field_line(text: &str, inside: usize, key: &str) -> usize {
+    let key = key.split('.').next().unwrap_or(key);
+    let lines: Vec<&str> = text.lines().collect();
+    let here = inside.saturating_sub(1).min(lines.len());
+    let header = (0..here)
+        .rev()
+        .find(|&i| lines[i].trim_start().starts_with('['));
+    let start = header.map_or(0, |i| i + 1);
+    for (i, line) in lines.iter().enumerate().skip(start) {
+        let t = line.trim();
+        if t.starts_with('[') {
+            break;
+        }
+        if t.contains('=') && t.split('=').next().is_some_and(|k| k.trim() == key) {
+            return i + 1;
+        }
+    }
+    inside
+}
+
 fn is_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -537,21 +561,30 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
         let prior = h.prior.unwrap_or(1.0);
         if !(prior.is_finite() && prior > 0.0) {
             return Err(bad(
-                line,
+                field_line(text, line, "prior"),
                 format!("{at} field \"prior\""),
                 "must be a positive number (relative weights; they are normalised)".into(),
             ));
         }
         if let Some(o) = &h.origin {
-            o.check()
-                .map_err(|r| bad(line, format!("{at} field \"origin\""), r))?;
+            o.check().map_err(|r| {
+                bad(
+                    field_line(text, line, "origin"),
+                    format!("{at} field \"origin\""),
+                    r,
+                )
+            })?;
         }
         if h.name.trim().is_empty() {
-            return Err(bad(line, format!("{at} field \"name\""), "is empty".into()));
+            return Err(bad(
+                field_line(text, line, "name"),
+                format!("{at} field \"name\""),
+                "is empty".into(),
+            ));
         }
         if let Some(bad_id) = h.attack_groups.iter().find(|g| !is_attack_id(g, 'G')) {
             return Err(bad(
-                line,
+                field_line(text, line, "attack_groups"),
                 format!("{at} field \"attack_groups\""),
                 format!("{bad_id:?} is not an ATT&CK group id (G and four digits)"),
             ));
@@ -602,7 +635,7 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
         }
         let kind = Kind::parse(&it.kind).ok_or_else(|| {
             bad(
-                line,
+                field_line(text, line, "kind"),
                 field("kind"),
                 format!(
                     "{:?} is not one of {}",
@@ -613,7 +646,7 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
         })?;
         let reliability = Reliability::parse(&it.reliability).ok_or_else(|| {
             bad(
-                line,
+                field_line(text, line, "reliability"),
                 field("reliability"),
                 format!("{:?} is not A-F", it.reliability),
             )
@@ -623,20 +656,28 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
             .and_then(Credibility::new)
             .ok_or_else(|| {
                 bad(
-                    line,
+                    field_line(text, line, "credibility"),
                     field("credibility"),
                     format!("{} is not 1-6", it.credibility),
                 )
             })?;
         if it.statement.trim().is_empty() {
-            return Err(bad(line, field("statement"), "is empty".into()));
+            return Err(bad(
+                field_line(text, line, "statement"),
+                field("statement"),
+                "is empty".into(),
+            ));
         }
         if it.source.name.trim().is_empty() {
-            return Err(bad(line, field("source.name"), "is empty".into()));
+            return Err(bad(
+                field_line(text, line, "source.name"),
+                field("source.name"),
+                "is empty".into(),
+            ));
         }
         if !(it.source.url.starts_with("https://") || it.source.url.starts_with("http://")) {
             return Err(bad(
-                line,
+                field_line(text, line, "source.url"),
                 field("source.url"),
                 format!(
                     "{:?} is not an http(s) address; every item cites its source",
@@ -654,7 +695,7 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
                 };
                 if !is_date(&s) {
                     return Err(bad(
-                        line,
+                        field_line(text, line, "source.date"),
                         field("source.date"),
                         format!("{s:?} is not a date (YYYY-MM-DD, one that exists)"),
                     ));
@@ -672,7 +713,7 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
             }
             if q.techniques.is_empty() && q.software.is_empty() {
                 return Err(bad(
-                    line,
+                    field_line(text, line, "attack"),
                     field("attack"),
                     "lists no technique or software".into(),
                 ));
@@ -683,9 +724,7 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
                 .find(|t| !is_attack_id(t, 'T'))
                 .or_else(|| q.software.iter().find(|x| !is_attack_id(x, 'S')));
             if let Some(b) = bad_id {
-                return Err(bad(
-                    line,
-                    field("attack"),
+                return Err(bad(field_line(text, line, "attack"), field("attack"),
                     format!("{b:?} is not an ATT&CK technique (T1234, T1234.001) or software (S1234) id"),
                 ));
             }
@@ -707,14 +746,12 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
                 let mut out = Vec::with_capacity(hypotheses.len());
                 for k in map.keys() {
                     if k != OTHERWISE && !hypotheses.iter().any(|h| &h.id == k) {
-                        return Err(bad(line, field("likelihoods"), format!("{k:?} is not a hypothesis id")));
+                        return Err(bad(field_line(text, line, "likelihoods"), field("likelihoods"), format!("{k:?} is not a hypothesis id")));
                     }
                 }
                 for (k, v) in &map {
                     if !(v.is_finite() && *v > 0.0 && *v <= 1.0) {
-                        return Err(bad(
-                            line,
-                            field("likelihoods"),
+                        return Err(bad(field_line(text, line, "likelihoods"), field("likelihoods"),
                             if *v == 0.0 {
                                 format!("{k} = {v}: a likelihood is a probability in (0, 1]; zero is refused because no later evidence could revise it")
                             } else {
@@ -732,9 +769,7 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
                         Some(v) => v,
                         None if Some(i) == ff && it.spoofable => f64::NAN,
                         None => {
-                            return Err(bad(
-                                line,
-                                field("likelihoods"),
+                            return Err(bad(field_line(text, line, "likelihoods"), field("likelihoods"),
                                 format!("no value for hypothesis {:?} and no \"otherwise\"", h.id),
                             ))
                         }
@@ -746,12 +781,10 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
             (None, Some(map)) => {
                 for (k, v) in &map {
                     if !hypotheses.iter().any(|h| &h.id == k) {
-                        return Err(bad(line, field("lr"), format!("{k:?} is not a hypothesis id")));
+                        return Err(bad(field_line(text, line, "lr"), field("lr"), format!("{k:?} is not a hypothesis id")));
                     }
                     if !(v.is_finite() && *v >= 1.0 / MAX_LR && *v <= MAX_LR) {
-                        return Err(bad(
-                            line,
-                            field("lr"),
+                        return Err(bad(field_line(text, line, "lr"), field("lr"),
                             format!("{k} = {v}: a ratio must be between 1e-6 and 1e6"),
                         ));
                     }
@@ -899,14 +932,24 @@ likelihoods = { a = 0.6, otherwise = 0.1 }
             (
                 "reliability = \"B\"",
                 "reliability = \"G\"",
-                "line 14: item \"code\" field \"reliability\"",
+                // The field's own line, not the item's id line (14).
+                "line 18: item \"code\" field \"reliability\"",
             ),
             (
                 "credibility = 2",
                 "credibility = 7",
-                "field \"credibility\": 7 is not 1-6",
+                "line 19: item \"code\" field \"credibility\": 7 is not 1-6",
             ),
-            ("kind = \"malware\"", "kind = \"rumour\"", "field \"kind\""),
+            (
+                "kind = \"malware\"",
+                "kind = \"rumour\"",
+                "line 15: item \"code\" field \"kind\"",
+            ),
+            (
+                "name = \"Actor B\"",
+                "name = \" \"",
+                "line 11: hypothesis \"b\" field \"name\"",
+            ),
             ("otherwise = 0.1", "otherwise = 0.0", "zero is refused"),
             (", otherwise = 0.1", "", "no value for hypothesis \"b\""),
             ("a = 0.6", "c = 0.6", "\"c\" is not a hypothesis id"),
