@@ -36,7 +36,7 @@ pub fn slug(holder: &str) -> String {
 
 /// The Markdown request to `holder` for `effects`.
 pub fn request(a: &Assessment, holder: &str, effects: &[&Effect]) -> String {
-    let mut s = format!("# Evidence request to {holder}\n\n");
+    let mut s = format!("{HEADING}{holder}\n\n");
     s.push_str(&format!(
         "An investigation of a network attack (relaytrace case; evidence digest `{}`) asks for the records below. \
 The current assessment is **{}**: more proof is needed before anyone is named, and your records can supply some of it.\n\n",
@@ -110,8 +110,45 @@ fn capitalise(s: &str) -> String {
     }
 }
 
+/// First line of every request file; how [`write`] recognises the requests an
+/// earlier run left in the directory.
+const HEADING: &str = "# Evidence request to ";
+
+/// What [`write`] did in the requests directory.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    /// The requests of this assessment, sorted.
+    pub files: Vec<PathBuf>,
+    /// Requests an earlier run wrote there that this assessment no longer makes
+    /// (the evidence arrived, or the holder is no longer the one to ask), removed so
+    /// that an outdated request is not sent by mistake; sorted.
+    pub removed: Vec<PathBuf>,
+}
+
+/// Writes one request per holder into `dir`, and removes the requests an earlier run
+/// left there that this assessment does not make (files named `request-*.md` that
+/// start with the request heading; nothing else in `dir` is touched).
+pub fn write(dir: &Path, a: &Assessment) -> Result<Written, AssessError> {
+    let files = write_requests(dir, a)?;
+    let mut removed = Vec::new();
+    for entry in fs::read_dir(dir).at(dir)? {
+        let path = entry.at(dir)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !(name.starts_with("request-") && name.ends_with(".md")) || files.contains(&path) {
+            continue;
+        }
+        let ours = fs::read_to_string(&path).is_ok_and(|t| t.starts_with(HEADING));
+        if ours {
+            fs::remove_file(&path).at(&path)?;
+            removed.push(path);
+        }
+    }
+    removed.sort();
+    Ok(Written { files, removed })
+}
+
 /// Writes one request per holder into `dir`; returns the files, sorted.
-pub fn write(dir: &Path, a: &Assessment) -> Result<Vec<PathBuf>, AssessError> {
+fn write_requests(dir: &Path, a: &Assessment) -> Result<Vec<PathBuf>, AssessError> {
     fs::create_dir_all(dir).at(dir)?;
     let mut by_holder: BTreeMap<&str, Vec<&Effect>> = BTreeMap::new();
     for e in &a.missing {

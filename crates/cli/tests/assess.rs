@@ -211,6 +211,34 @@ fn requests_one_file_per_holder_with_windows() {
             assert!(text.contains("evidence add item"), "{f}:\n{text}");
         }
     }
+    // A request an earlier run wrote that this assessment no longer makes is removed
+    // (and said so); a file of the user's with a request-like name is left alone.
+    let stale = out.join("request-someone-no-longer-asked.md");
+    fs::write(
+        &stale,
+        "# Evidence request to someone no longer asked\n\nold\n",
+    )
+    .unwrap();
+    let mine = out.join("request-notes.md");
+    fs::write(&mine, "my own notes\n").unwrap();
+    let o = run(&[
+        "assess",
+        "--case",
+        &case,
+        "--requests",
+        out.to_str().unwrap(),
+    ]);
+    stdout(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!stale.exists(), "{err}");
+    assert!(
+        err.contains("request removed:") && err.contains("request-someone-no-longer-asked.md"),
+        "{err}"
+    );
+    assert!(mine.exists());
+    for f in &files {
+        assert!(out.join(f).exists(), "{f} was removed:\n{err}");
+    }
 }
 
 #[test]

@@ -102,10 +102,16 @@ pub fn run(args: AssessArgs) -> Result<ExitCode> {
         AssessFormat::Markdown => out!("{}", a.markdown(args.explain)),
     }
     if let Some(dir) = &args.requests {
-        let files = requests::write(dir, &a)
+        let written = requests::write(dir, &a)
             .with_context(|| format!("writing requests into {}", dir.display()))?;
-        for f in files {
+        for f in written.files {
             eprintln!("request written: {}", f.display());
+        }
+        for f in written.removed {
+            eprintln!(
+                "request removed: {} (an earlier run's; this assessment no longer makes it)",
+                f.display()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
