@@ -110,11 +110,11 @@ fn capitalise(s: &str) -> String {
     }
 }
 
-/// First line of every request file; how [`write`] recognises the requests an
+/// First line of every request file; how [`write()`] recognises the requests an
 /// earlier run left in the directory.
 const HEADING: &str = "# Evidence request to ";
 
-/// What [`write`] did in the requests directory.
+/// What [`write()`] did in the requests directory.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Written {
     /// The requests of this assessment, sorted.
