@@ -140,6 +140,18 @@ struct TextFields([Option<String>; 4]);
 /// The counters [`Pending::merge`] adds up (all but `missed_bytes`, index 6).
 const SUMMED_COUNTERS: usize = 6;
 
+/// A connection's counters that a merge adds up, in [`Pending`]'s counter order.
+fn summed_counters(c: &Conn) -> [Option<u64>; SUMMED_COUNTERS] {
+    [
+        c.orig_bytes,
+        c.resp_bytes,
+        c.orig_pkts,
+        c.resp_pkts,
+        c.orig_ip_bytes,
+        c.resp_ip_bytes,
+    ]
+}
+
 impl Pending {
     fn of(c: Conn) -> Pending {
         let values = [
@@ -209,14 +221,7 @@ impl Pending {
     /// flow must not hold a sum the tables would clamp. Records whose sum would pass it
     /// stay apart (no real flow comes near it; readers reject a single record above it).
     fn can_absorb(&self, next: &Conn) -> bool {
-        let theirs = [
-            next.orig_bytes,
-            next.resp_bytes,
-            next.orig_pkts,
-            next.resp_pkts,
-            next.orig_ip_bytes,
-            next.resp_ip_bytes,
-        ];
+        let theirs = summed_counters(next);
         theirs.into_iter().enumerate().all(|(i, v)| {
             v.is_none_or(|v| {
                 self.counter(i)
@@ -233,15 +238,8 @@ impl Pending {
         let end = self.end_ns().max(next.end_ns());
         self.start_ns = self.start_ns.min(next.start_ns);
         self.duration_ns = Some(end - self.start_ns);
-        let theirs = [
-            next.orig_bytes,
-            next.resp_bytes,
-            next.orig_pkts,
-            next.resp_pkts,
-            next.orig_ip_bytes,
-            next.resp_ip_bytes,
-        ];
-        for (i, v) in theirs.into_iter().enumerate().take(SUMMED_COUNTERS) {
+        let theirs = summed_counters(next);
+        for (i, v) in theirs.into_iter().enumerate() {
             if let Some(v) = v {
                 self.counters[i] = self.counter(i).unwrap_or(0).saturating_add(v);
                 self.present |= 1 << i;
