@@ -132,11 +132,9 @@ fn check_hop_snapshots(
         else {
             continue;
         };
-        // A finding that does not carry the field (none written by this version
-        // lacks it) cannot say which snapshot it used.
-        // A hop the trace reported unenriched and the case has enriched since is
-        // planned with that enrichment (the plan names the snapshot): the findings
-        // named no network for it to contradict.
+        // A hop without a snapshot (reported unenriched, or by a finding older than
+        // the field) is planned with the enrichment the case has since, which the plan
+        // names: the findings named no network for it to contradict.
         let Some(traced) = hop.get("snapshot").and_then(Value::as_str) else {
             continue;
         };
