@@ -313,6 +313,17 @@ fn evidence_add_checks_before_writing_and_logs_the_digest() {
     let o = run(&bad);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("field \"reliability\""), "{err}");
+    // A publication date after today (a typo in the year, nearly always): refused.
+    let mut future = item.to_vec();
+    future[6] = "z";
+    future.extend(["--date", "2999-01-01"]);
+    let o = run(&future);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--date 2999-01-01 is after today") && err.contains("check the year"),
+        "{err}"
+    );
     assert_eq!(
         fs::read(Path::new(case).join("evidence.toml")).unwrap(),
         before

@@ -99,7 +99,7 @@ pub struct ItemArgs {
     /// Where to read it (http or https).
     #[arg(long)]
     url: String,
-    /// Publication date (YYYY-MM-DD).
+    /// Publication date (YYYY-MM-DD), not after today.
     #[arg(long)]
     date: Option<String>,
     /// Admiralty source reliability, A-F.
@@ -159,6 +159,22 @@ fn append(case: &Path, block: &str, item: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a publication date after today (UTC): a source cannot have appeared in the
+/// future, and such a date is nearly always a typo in the year. (Hand-written files are
+/// read as they are; `assess --as-of` decides which items count at a date.)
+fn refuse_future_date(date: &str) -> Result<()> {
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    let today = &relaytrace_model::format_iso8601_us(now_ns)[..10];
+    // Dates that exist, written YYYY-MM-DD, compare as strings; any other text is left
+    // to the evidence file's own check, which names it.
+    if relaytrace_assess::evidence::is_date(date) && date > today {
+        bail!("--date {date} is after today ({today} UTC): a source cannot have been published in the future (check the year)");
+    }
+    Ok(())
+}
+
 /// Runs `evidence`.
 pub fn run(cmd: EvidenceCommand) -> Result<ExitCode> {
     match cmd {
@@ -185,6 +201,9 @@ pub fn run(cmd: EvidenceCommand) -> Result<ExitCode> {
                 append(&a.case, &hypothesis_block(&h), &a.id)?;
             }
             AddCommand::Item(a) => {
+                if let Some(date) = &a.date {
+                    refuse_future_date(date)?;
+                }
                 let it = NewItem {
                     id: a.id.clone(),
                     kind: a.kind,
