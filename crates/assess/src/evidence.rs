@@ -535,6 +535,14 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
         let line = line_of(text, h.id.span().start);
         let id = h.id.get_ref();
         let at = format!("hypothesis {id:?}");
+        // An error about one field, at that field's line.
+        let bad_at = |f: &str, reason: String| {
+            bad(
+                field_line(text, line, f),
+                format!("{at} field {f:?}"),
+                reason,
+            )
+        };
         if !is_id(id) {
             return Err(bad(
                 line,
@@ -560,32 +568,20 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
         }
         let prior = h.prior.unwrap_or(1.0);
         if !(prior.is_finite() && prior > 0.0) {
-            return Err(bad(
-                field_line(text, line, "prior"),
-                format!("{at} field \"prior\""),
+            return Err(bad_at(
+                "prior",
                 "must be a positive number (relative weights; they are normalised)".into(),
             ));
         }
         if let Some(o) = &h.origin {
-            o.check().map_err(|r| {
-                bad(
-                    field_line(text, line, "origin"),
-                    format!("{at} field \"origin\""),
-                    r,
-                )
-            })?;
+            o.check().map_err(|r| bad_at("origin", r))?;
         }
         if h.name.trim().is_empty() {
-            return Err(bad(
-                field_line(text, line, "name"),
-                format!("{at} field \"name\""),
-                "is empty".into(),
-            ));
+            return Err(bad_at("name", "is empty".into()));
         }
         if let Some(bad_id) = h.attack_groups.iter().find(|g| !is_attack_id(g, 'G')) {
-            return Err(bad(
-                field_line(text, line, "attack_groups"),
-                format!("{at} field \"attack_groups\""),
+            return Err(bad_at(
+                "attack_groups",
                 format!("{bad_id:?} is not an ATT&CK group id (G and four digits)"),
             ));
         }
@@ -615,6 +611,8 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
         let id = it.id.into_inner();
         let at = format!("item {id:?}");
         let field = |f: &str| format!("{at} field {f:?}");
+        // An error about one field, at that field's line.
+        let bad_at = |f: &str, reason: String| bad(field_line(text, line, f), field(f), reason);
         if !is_id(&id) {
             return Err(bad(
                 line,
@@ -634,9 +632,8 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
             return Err(bad(line, at, "id used twice".into()));
         }
         let kind = Kind::parse(&it.kind).ok_or_else(|| {
-            bad(
-                field_line(text, line, "kind"),
-                field("kind"),
+            bad_at(
+                "kind",
                 format!(
                     "{:?} is not one of {}",
                     it.kind,
@@ -644,41 +641,21 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
                 ),
             )
         })?;
-        let reliability = Reliability::parse(&it.reliability).ok_or_else(|| {
-            bad(
-                field_line(text, line, "reliability"),
-                field("reliability"),
-                format!("{:?} is not A-F", it.reliability),
-            )
-        })?;
+        let reliability = Reliability::parse(&it.reliability)
+            .ok_or_else(|| bad_at("reliability", format!("{:?} is not A-F", it.reliability)))?;
         let credibility = u8::try_from(it.credibility)
             .ok()
             .and_then(Credibility::new)
-            .ok_or_else(|| {
-                bad(
-                    field_line(text, line, "credibility"),
-                    field("credibility"),
-                    format!("{} is not 1-6", it.credibility),
-                )
-            })?;
+            .ok_or_else(|| bad_at("credibility", format!("{} is not 1-6", it.credibility)))?;
         if it.statement.trim().is_empty() {
-            return Err(bad(
-                field_line(text, line, "statement"),
-                field("statement"),
-                "is empty".into(),
-            ));
+            return Err(bad_at("statement", "is empty".into()));
         }
         if it.source.name.trim().is_empty() {
-            return Err(bad(
-                field_line(text, line, "source.name"),
-                field("source.name"),
-                "is empty".into(),
-            ));
+            return Err(bad_at("source.name", "is empty".into()));
         }
         if !(it.source.url.starts_with("https://") || it.source.url.starts_with("http://")) {
-            return Err(bad(
-                field_line(text, line, "source.url"),
-                field("source.url"),
+            return Err(bad_at(
+                "source.url",
                 format!(
                     "{:?} is not an http(s) address; every item cites its source",
                     it.source.url
@@ -694,9 +671,8 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
                     other => other.to_string(),
                 };
                 if !is_date(&s) {
-                    return Err(bad(
-                        field_line(text, line, "source.date"),
-                        field("source.date"),
+                    return Err(bad_at(
+                        "source.date",
                         format!("{s:?} is not a date (YYYY-MM-DD, one that exists)"),
                     ));
                 }
@@ -712,11 +688,7 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
                 ));
             }
             if q.techniques.is_empty() && q.software.is_empty() {
-                return Err(bad(
-                    field_line(text, line, "attack"),
-                    field("attack"),
-                    "lists no technique or software".into(),
-                ));
+                return Err(bad_at("attack", "lists no technique or software".into()));
             }
             let bad_id = q
                 .techniques
@@ -724,8 +696,7 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
                 .find(|t| !is_attack_id(t, 'T'))
                 .or_else(|| q.software.iter().find(|x| !is_attack_id(x, 'S')));
             if let Some(b) = bad_id {
-                return Err(bad(field_line(text, line, "attack"), field("attack"),
-                    format!("{b:?} is not an ATT&CK technique (T1234, T1234.001) or software (S1234) id"),
+                return Err(bad_at("attack", format!("{b:?} is not an ATT&CK technique (T1234, T1234.001) or software (S1234) id"),
                 ));
             }
         }
@@ -746,13 +717,12 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
                 let mut out = Vec::with_capacity(hypotheses.len());
                 for k in map.keys() {
                     if k != OTHERWISE && !hypotheses.iter().any(|h| &h.id == k) {
-                        return Err(bad(field_line(text, line, "likelihoods"), field("likelihoods"), format!("{k:?} is not a hypothesis id")));
+                        return Err(bad_at("likelihoods", format!("{k:?} is not a hypothesis id")));
                     }
                 }
                 for (k, v) in &map {
                     if !(v.is_finite() && *v > 0.0 && *v <= 1.0) {
-                        return Err(bad(field_line(text, line, "likelihoods"), field("likelihoods"),
-                            if *v == 0.0 {
+                        return Err(bad_at("likelihoods", if *v == 0.0 {
                                 format!("{k} = {v}: a likelihood is a probability in (0, 1]; zero is refused because no later evidence could revise it")
                             } else {
                                 format!("{k} = {v}: a likelihood is a probability in (0, 1]")
@@ -769,8 +739,7 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
                         Some(v) => v,
                         None if Some(i) == ff && it.spoofable => f64::NAN,
                         None => {
-                            return Err(bad(field_line(text, line, "likelihoods"), field("likelihoods"),
-                                format!("no value for hypothesis {:?} and no \"otherwise\"", h.id),
+                            return Err(bad_at("likelihoods", format!("no value for hypothesis {:?} and no \"otherwise\"", h.id),
                             ))
                         }
                     };
@@ -781,11 +750,10 @@ pub fn parse(text: &str, path: &Path) -> Result<EvidenceSet, AssessError> {
             (None, Some(map)) => {
                 for (k, v) in &map {
                     if !hypotheses.iter().any(|h| &h.id == k) {
-                        return Err(bad(field_line(text, line, "lr"), field("lr"), format!("{k:?} is not a hypothesis id")));
+                        return Err(bad_at("lr", format!("{k:?} is not a hypothesis id")));
                     }
                     if !(v.is_finite() && *v >= 1.0 / MAX_LR && *v <= MAX_LR) {
-                        return Err(bad(field_line(text, line, "lr"), field("lr"),
-                            format!("{k} = {v}: a ratio must be between 1e-6 and 1e6"),
+                        return Err(bad_at("lr", format!("{k} = {v}: a ratio must be between 1e-6 and 1e6"),
                         ));
                     }
                 }

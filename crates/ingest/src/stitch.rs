@@ -154,18 +154,10 @@ fn summed_counters(c: &Conn) -> [Option<u64>; SUMMED_COUNTERS] {
 
 impl Pending {
     fn of(c: Conn) -> Pending {
-        let values = [
-            c.orig_bytes,
-            c.resp_bytes,
-            c.orig_pkts,
-            c.resp_pkts,
-            c.orig_ip_bytes,
-            c.resp_ip_bytes,
-            c.missed_bytes,
-        ];
+        let values = summed_counters(&c).into_iter().chain([c.missed_bytes]);
         let mut counters = [0u64; 7];
         let mut present = 0u8;
-        for (i, v) in values.into_iter().enumerate() {
+        for (i, v) in values.enumerate() {
             if let Some(v) = v {
                 counters[i] = v;
                 present |= 1 << i;
