@@ -124,7 +124,6 @@ fn check_hop_snapshots(
 ) -> Result<(), BlockError> {
     let hops = trace.json["chains"].as_array().into_iter().flatten();
     let hops = hops.filter_map(|c| c["hops"].as_array()).flatten();
-    let name = |s: Option<&str>| s.map_or("no enrichment".to_string(), |d| format!("snapshot {d}"));
     for hop in hops {
         let Some(ip) = hop["ip"]
             .as_str()
@@ -143,8 +142,8 @@ fn check_hop_snapshots(
             return Err(BlockError::StaleTrace {
                 trace: trace.path.clone(),
                 ip: ip.to_string(),
-                traced: name(Some(traced)),
-                now: name(now),
+                traced: format!("snapshot {traced}"),
+                now: now.map_or("no enrichment".into(), |d| format!("snapshot {d}")),
             });
         }
     }

@@ -156,10 +156,7 @@ fn parse_time(s: &str) -> Result<i64> {
 fn now_ns(arg: Option<&str>) -> Result<i64> {
     match arg {
         Some(s) => parse_time(s),
-        None => Ok(std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .context("system clock before 1970")?
-            .as_nanos() as i64),
+        None => super::clock_ns(),
     }
 }
 

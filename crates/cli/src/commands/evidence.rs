@@ -163,10 +163,7 @@ fn append(case: &Path, block: &str, item: &str) -> Result<()> {
 /// future, and such a date is nearly always a typo in the year. (Hand-written files are
 /// read as they are; `assess --as-of` decides which items count at a date.)
 fn refuse_future_date(date: &str) -> Result<()> {
-    let now_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-    let today = &relaytrace_model::format_iso8601_us(now_ns)[..10];
+    let today = &relaytrace_model::format_iso8601_us(super::clock_ns()?)[..10];
     // Dates that exist, written YYYY-MM-DD, compare as strings; any other text is left
     // to the evidence file's own check, which names it.
     if relaytrace_assess::evidence::is_date(date) && date > today {

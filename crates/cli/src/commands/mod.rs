@@ -13,6 +13,16 @@ pub mod ingest;
 pub mod trace;
 pub mod whois;
 
+/// Now, as nanoseconds since the epoch (the clock of commands that stamp or judge
+/// against the present: block plans, evidence dates).
+pub fn clock_ns() -> anyhow::Result<i64> {
+    use anyhow::Context as _;
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("system clock before 1970")?;
+    Ok(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
 /// A time given on the command line: ISO 8601 (`2014-11-24T08:00:00Z`), a date
 /// (`2014-11-24`: its midnight, UTC) or Unix seconds (`1416816000.5`), as nanoseconds
 /// since the epoch.
