@@ -156,14 +156,16 @@ fn requests_one_file_per_holder_with_windows() {
     let tmp = tempfile::tempdir().unwrap();
     let case = demo_case(tmp.path());
     let out = tmp.path().join("requests");
-    let o = run(&[
-        "assess",
-        "--case",
-        &case,
-        "--requests",
-        out.to_str().unwrap(),
-    ]);
-    stdout(&o);
+    let assess_into = || {
+        run(&[
+            "assess",
+            "--case",
+            &case,
+            "--requests",
+            out.to_str().unwrap(),
+        ])
+    };
+    stdout(&assess_into());
     let mut files: Vec<String> = fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -221,13 +223,7 @@ fn requests_one_file_per_holder_with_windows() {
     .unwrap();
     let mine = out.join("request-notes.md");
     fs::write(&mine, "my own notes\n").unwrap();
-    let o = run(&[
-        "assess",
-        "--case",
-        &case,
-        "--requests",
-        out.to_str().unwrap(),
-    ]);
+    let o = assess_into();
     stdout(&o);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!stale.exists(), "{err}");
