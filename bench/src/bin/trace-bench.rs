@@ -28,6 +28,9 @@
 //!   on synthetic records (`trace-bench --flow-throughput` runs only this part;
 //!   `trace-bench --auto-throughput RUN_DIR...` only the first). Both print connections
 //!   per CPU-second of the measuring thread too: the per-core figure on a shared machine.
+//!   `TRACE_BENCH_NO_THROUGHPUT=1` leaves the throughput out; `TRACE_BENCH_SHOW=1`
+//!   names the weak positives and strong negatives, `TRACE_BENCH_DUMP=1` prints the
+//!   timelines of cross-run negatives at ≤ 1e-4 (standard error).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -348,6 +351,13 @@ fn main() {
                             td.orig.len(), td.resp.len(), j
                         );
                         }
+                        if std::env::var_os("TRACE_BENCH_DUMP").is_some() && sc.packet_p <= 1e-4 {
+                            eprintln!(
+                                "negative at {:.2e}: {} :{} with {} :{}",
+                                sc.packet_p, ra.name, u.orig_p, rb.name, d.orig_p
+                            );
+                            dump_timelines(u.start_ns, tu, &shift_timeline(td, by));
+                        }
                         neg_cross.push(sc);
                     }
                 }
@@ -424,17 +434,21 @@ fn main() {
         zp_rule_fp as f64 / neg.len().max(1) as f64
     );
     println!(
-        "\ncalibration on negatives: share with pair probability <= alpha (calibrated: <= alpha)"
+        "\ncalibration on negatives: share with pair probability <= alpha (calibrated: <= alpha); count, and the count alpha x negatives would give"
     );
-    println!("{:<8} {:>12} {:>12}", "alpha", "packet", "zp");
+    println!("{:<8} {:>24} {:>24}", "alpha", "packet", "zp");
     for alpha in [0.1, 0.01, 1e-3, 1e-4] {
-        let share = |f: fn(&Scored) -> f64| {
-            neg.iter().filter(|s| f(s) <= alpha).count() as f64 / neg.len().max(1) as f64
+        let cell = |f: fn(&Scored) -> f64| {
+            calibration_cell(
+                neg.iter().filter(|s| f(s) <= alpha).count(),
+                neg.len(),
+                alpha,
+            )
         };
         println!(
-            "{alpha:<8} {:>12.2e} {:>12.2e}",
-            share(|s| s.packet_p),
-            share(|s| s.zp_p)
+            "{alpha:<8} {:>24} {:>24}",
+            cell(|s| s.packet_p),
+            cell(|s| s.zp_p)
         );
     }
     let pos_p: Vec<f64> = pos.iter().map(|p| p.2.packet_p).collect();
@@ -447,6 +461,11 @@ fn main() {
     on_background(&runs, Mode::Flow);
     on_background(&runs, Mode::Packet);
 
+    // TRACE_BENCH_NO_THROUGHPUT=1: detection and calibration only (the throughput runs
+    // take longer than the scoring and do not change with a detector's parameters).
+    if std::env::var_os("TRACE_BENCH_NO_THROUGHPUT").is_some() {
+        return;
+    }
     auto_throughput(&runs);
     flow_throughput();
 }
@@ -882,12 +901,43 @@ fn on_background(runs: &[Run], mode: Mode) {
     );
     let na: Vec<f64> = null.iter().map(|n| n.0).collect();
     let nb: Vec<f64> = null.iter().map(|n| n.1).collect();
-    println!("{:<8} {:>12} {:>12}", "alpha", "repeated", "single");
+    println!("{:<8} {:>24} {:>24}", "alpha", "repeated", "single");
     for alpha in [0.1f64, 0.01, 1e-3, 1e-4] {
         let t = -alpha.ln();
-        let share = |v: &[f64]| {
-            v.iter().filter(|&&s| s >= t - 1e-12).count() as f64 / v.len().max(1) as f64
+        let cell = |v: &[f64]| {
+            calibration_cell(
+                v.iter().filter(|&&s| s >= t - 1e-12).count(),
+                v.len(),
+                alpha,
+            )
         };
-        println!("{alpha:<8} {:>12.2e} {:>12.2e}", share(&na), share(&nb));
+        println!("{alpha:<8} {:>24} {:>24}", cell(&na), cell(&nb));
     }
+}
+
+/// The four directions of a pair's timelines, in seconds after the inbound's start
+/// (`TRACE_BENCH_DUMP=1`: how a look-alike negative lines up, packet by packet).
+fn dump_timelines(t0: i64, u: &Timeline, d: &Timeline) {
+    let rel = |v: &[i64]| {
+        v.iter()
+            .map(|t| format!("{:.3}", (t - t0) as f64 / 1e9))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (name, v) in [
+        ("U.orig", &u.orig),
+        ("U.resp", &u.resp),
+        ("D.orig", &d.orig),
+        ("D.resp", &d.resp),
+    ] {
+        eprintln!("  {name} {}", rel(v));
+    }
+}
+
+/// One cell of a calibration table: the share of `n` negatives at or below `alpha`,
+/// their count, and the count a calibrated method would stay under (`alpha · n`), so
+/// that "4 where 2.2 were allowed" is not read like "400 where 220 were".
+fn calibration_cell(count: usize, n: usize, alpha: f64) -> String {
+    let share = count as f64 / n.max(1) as f64;
+    format!("{share:.2e} ({count} / {:.1})", alpha * n as f64)
 }

@@ -26,8 +26,9 @@
 //!
 //! Packets come in bursts (a command typed, an answer printed) separated by think
 //! times; packets of one burst are not independent chances, so the unit of evidence is
-//! the **burst** (packets separated by less than 0.5 s, thinned to one per Δ): a burst
-//! is matched when at least 80 % of its packets find their counterpart. This is the
+//! the **burst** (at least two packets separated by less than 0.5 s, thinned to one per
+//! Δ; a lone packet is no burst, see [`MIN_BURST_PACKETS`]): a burst is matched when at
+//! least 80 % of its packets find their counterpart. This is the
 //! bounded-delay idea of Blum, Song and Venkataraman ("Detection of Interactive
 //! Stepping Stones: Algorithms and Confidence Bounds", RAID 2004) read as presence of
 //! counterparts rather than cumulative counts. Extra packets on the searched side —
@@ -40,9 +41,10 @@
 //! at the same moment have look-alike handshakes, relayed or not. A pair matching fewer
 //! than half its bursts is not a relay and is not judged further.
 //!
-//! **How likely by chance.** For each event side and each Δ in a small grid (default
-//! 0.1, 0.3, 1, 2 s) the outbound's timeline is shifted circularly inside its own
-//! lifetime by `K` offsets spread evenly over (`min_shift`, lifetime − `min_shift`). A
+//! **How likely by chance.** For each event side and each Δ in a small grid
+//! ([`DEFAULT_DELAYS_NS`]: 0.01, 0.1, 0.3, 1, 2 s) the outbound's timeline is shifted
+//! circularly inside its own lifetime by `K` offsets spread evenly over (`min_shift`,
+//! lifetime − `min_shift`). A
 //! shift keeps D's packet pattern — density, bursts, chaff — and breaks any causal
 //! alignment. The pooled share of bursts matched under the shifts, `q` (+1/+2
 //! smoothing), is the chance rate per burst; the observed `m` of `n` bursts gets the
@@ -50,7 +52,7 @@
 //! careful side). Forward and backward values are combined with Fisher's method, each
 //! direction with its own Δ (a relay may delay one direction and not the other: see
 //! [`PacketParams::split_delays`]); the smallest value over sides and (forward Δ,
-//! backward Δ) is multiplied by the number of choices tried, 2 × 4 × 4 by default
+//! backward Δ) is multiplied by the number of choices tried, 2 × 5 × 5 by default
 //! (Bonferroni, since they are chosen after looking). That is
 //! `false_match_probability_pair`; multiplied by the number of candidate pairs at the
 //! relay (Bonferroni over the host's candidates), it is `false_match_probability`.
@@ -63,7 +65,14 @@
 //! Limits, said plainly: a relay that holds traffic longer than the largest Δ (2 s by
 //! default) defeats the match (raise `--max-delay`); a pair whose outbound lives less
 //! than `2 × min_shift` has no null and gets probability 1; fewer than
-//! `min_events` events is too little to say anything.
+//! `min_events` events is too little to say anything. An outbound that lives barely
+//! longer than `2 × min_shift` has a null of nearly one placement of its pattern (the
+//! 200 shifts of a 10.1 s outbound span 0.1 s), so its chance rate rests on that one
+//! placement: `bench/trace`'s strongest remaining look-alike negative (5.2e-7 per pair,
+//! middle sweep) is such an outbound. Scaling the null's counts down to the number of
+//! distinct placements (one per 0.5 s of shift range) removed it, but cost detection
+//! (short sweep, plain relays at 1e-4: 1.000 → 0.956) and made every other value far
+//! more careful than it needed to be; not adopted.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -75,6 +84,41 @@ use crate::rowid::{RowId, RowSource};
 
 /// The smallest false-match probability packet mode reports (see the module docs).
 pub const PROBABILITY_FLOOR: f64 = 1e-9;
+
+/// The delay bounds Δ packet mode tries by default, ns: 10 ms, 100 ms, 300 ms, 1 s, 2 s.
+///
+/// The smallest is for relays that forward at once (`ssh -J`, socat, a port forward):
+/// their segments leave well under a millisecond after they arrive, and a bound that
+/// tight makes a chance match rare, so a short session is enough to tell. Without it
+/// (the grid began at 100 ms until 2026-12-01) `bench/trace`'s per-pair detection at
+/// 1e-4 was 0.852 for plain relays on the middle sweep and 0.889 for a 300 ms relay
+/// without chaff on the short one; with it, 1.000 and 1.000 on the same runs, and a
+/// relay that delays only one direction gains too (300 ms with 50 % chaff: 0.444 →
+/// 0.778), for a Bonferroni factor of 50 instead of 32. The larger bounds are for
+/// relays that hold traffic back (an evasive forwarder, a loaded host, a tunnel).
+pub const DEFAULT_DELAYS_NS: [i64; 5] = [
+    10_000_000,
+    100_000_000,
+    300_000_000,
+    1_000_000_000,
+    2_000_000_000,
+];
+
+/// The delay bounds to try when a relay may hold a segment up to `max_ns`: the default
+/// grid up to it, then doubling up to it (so `max_ns` itself is always the last).
+pub fn delay_bounds(max_ns: i64) -> Vec<i64> {
+    let mut out: Vec<i64> = DEFAULT_DELAYS_NS
+        .into_iter()
+        .filter(|&d| d <= max_ns)
+        .collect();
+    let mut next = out.last().map_or(max_ns, |&d| d * 2);
+    while out.last().is_none_or(|&d| d < max_ns) {
+        next = next.min(max_ns);
+        out.push(next);
+        next *= 2;
+    }
+    out
+}
 
 /// Which packet-timing detector to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +177,7 @@ impl Default for PacketParams {
     fn default() -> Self {
         PacketParams {
             method: PacketMethod::Counting,
-            delays_ns: vec![100_000_000, 300_000_000, 1_000_000_000, 2_000_000_000],
+            delays_ns: DEFAULT_DELAYS_NS.to_vec(),
             skew_ns: 5_000_000,
             null_shifts: 200,
             min_shift_ns: 5_000_000_000,
@@ -391,11 +435,12 @@ fn neighbours(events: &[i64], target: &[i64], kind: Counterpart, skew: i64, out:
     }
 }
 
-/// Bursts of `times` — runs of packets separated by less than `gap`, each thinned so
-/// that consecutive events are at least `delta` apart — counted as `(matched, total)`:
-/// a burst is matched when at least [`BURST_MATCH_SHARE`] of its events have a
-/// counterpart within Δ, read off `near` (their [`neighbours`], same order). One pass,
-/// no allocation (it runs for every Δ of every shift of the null).
+/// Bursts of `times` — runs of at least [`MIN_BURST_PACKETS`] packets separated by less
+/// than `gap`, each thinned so that consecutive events are at least `delta` apart —
+/// counted as `(matched, total)`: a burst is matched when at least
+/// [`BURST_MATCH_SHARE`] of its events have a counterpart within Δ, read off `near`
+/// (their [`neighbours`], same order). One pass, no allocation (it runs for every Δ of
+/// every shift of the null).
 fn count_bursts(
     times: &[i64],
     near: &[i64],
@@ -404,21 +449,24 @@ fn count_bursts(
     delta: i64,
 ) -> (usize, usize) {
     let (mut matched, mut total) = (0usize, 0usize);
-    let (mut events, mut hits) = (0usize, 0usize);
-    let close = |events: usize, hits: usize, matched: &mut usize| {
-        if events > 0 && hits as f64 >= BURST_MATCH_SHARE * events as f64 {
-            *matched += 1;
+    // The burst being read: its events, those with a counterpart, its packets.
+    let (mut events, mut hits, mut packets) = (0usize, 0usize, 0usize);
+    let mut close = |events: usize, hits: usize, packets: usize| {
+        if packets >= MIN_BURST_PACKETS {
+            total += 1;
+            if hits as f64 >= BURST_MATCH_SHARE * events as f64 {
+                matched += 1;
+            }
         }
     };
     let (mut prev, mut last_event) = (i64::MIN, i64::MIN);
     for (&t, &n) in times.iter().zip(near) {
         let new_burst = prev == i64::MIN || t - prev >= gap;
         if new_burst {
-            close(events, hits, &mut matched);
-            total += 1;
-            events = 0;
-            hits = 0;
+            close(events, hits, packets);
+            (events, hits, packets) = (0, 0, 0);
         }
+        packets += 1;
         if new_burst || t - last_event >= delta {
             events += 1;
             hits += usize::from(match kind {
@@ -429,9 +477,22 @@ fn count_bursts(
         }
         prev = t;
     }
-    close(events, hits, &mut matched);
+    close(events, hits, packets);
     (matched, total)
 }
+
+/// Fewest packets a burst has. A lone packet between silences — a keep-alive, a line of
+/// a login slowed by a relay, one keystroke — is no evidence of its own: any busy
+/// stretch of the other connection matches it, and several lone packets in a row all
+/// fall into the same stretch, so counting each as a burst (as before 2026-12-01) made
+/// dependent chances look independent. `bench/trace`'s strongest look-alike negative
+/// was that: four lone packets 0.5 s apart at the end of one session's login, each
+/// "matched" by another session's single typing burst (7.2e-7 per pair). Measured on the
+/// short and middle sweeps against counting every burst (10 ms bound in both): per pair
+/// at 1e-4, negatives at ≤ 1e-4 4 → 2 of 21,742 (middle; 0 → 0 short), 300 ms + 50 %
+/// chaff on the next relay's inbound 0.833 → 1.000, every other cell the same. Three
+/// packets was worse on the short sweep (two cells 1.000 → 0.889).
+pub const MIN_BURST_PACKETS: usize = 2;
 
 /// Share of a burst's events that must find their counterpart for the burst to count
 /// as matched: all of them for a faithful relay; 0.8 leaves room for a segment the
@@ -877,9 +938,12 @@ mod tests {
         let d_resp = echo(&d_real, 20 * MS);
         let u_resp = relay(&d_resp, 9, 5 * MS);
         let (u, d) = timelines(u_orig, u_resp, d_orig, d_resp);
+        // Without the 10 ms bound, which would let "both directions at 10 ms" carry the
+        // backward direction's evidence alone.
         let judge = |split_delays| {
             let p = PacketParams {
                 split_delays,
+                delays_ns: DEFAULT_DELAYS_NS[1..].to_vec(),
                 ..PacketParams::default()
             };
             counting(&u, &d, lifetime(&d), &p).map_or(1.0, |j| j.1)
@@ -888,6 +952,77 @@ mod tests {
         assert!(
             split < joint / 10.0,
             "split {split}, one delay bound {joint}"
+        );
+    }
+
+    #[test]
+    fn a_relay_that_forwards_at_once_is_judged_at_the_tightest_bound() {
+        // A short session (4 bursts) through a relay that forwards within 2 ms: at a
+        // 10 ms bound a chance match is far rarer than at 100 ms, so the same few
+        // bursts say much more (here 1e-9, the floor, against about 0.01).
+        // The outbound also carries other segments, about six a second each way
+        // (another channel of the same connection, keep-alives), so chance matches at
+        // 100 ms are common.
+        let u_orig = typing(33, 0, 4);
+        let end = *u_orig.last().unwrap() + 2_000 * MS;
+        let other = |seed: u64| {
+            let mut x = seed;
+            let mut t = 0;
+            let mut out = Vec::new();
+            while t < end {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                t += (20 + (x >> 33) as i64 % 300) * MS;
+                out.push(t);
+            }
+            out
+        };
+        let d_real = relay(&u_orig, 4, 2 * MS);
+        let d_resp_real = echo(&d_real, 20 * MS);
+        let u_resp = relay(&d_resp_real, 6, 2 * MS);
+        let mut d_orig = [d_real, other(11)].concat();
+        let mut d_resp = [d_resp_real, other(12)].concat();
+        d_orig.sort_unstable();
+        d_resp.sort_unstable();
+        let (u, d) = timelines(u_orig, u_resp, d_orig, d_resp);
+        let judge = |delays_ns: Vec<i64>| {
+            let p = PacketParams {
+                delays_ns,
+                ..PacketParams::default()
+            };
+            counting(&u, &d, lifetime(&d), &p).unwrap()
+        };
+        let tight = judge(DEFAULT_DELAYS_NS.to_vec());
+        let loose = judge(DEFAULT_DELAYS_NS[1..].to_vec());
+        assert!(
+            tight.1 < loose.1 / 10.0,
+            "with 10 ms {tight:?}, without {loose:?}"
+        );
+        match tight.2 {
+            LinkDetail::Packet {
+                delay_bound_ns,
+                backward_delay_bound_ns,
+                ..
+            } => assert_eq!(
+                (delay_bound_ns, backward_delay_bound_ns),
+                (10 * MS, 10 * MS)
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn delay_bounds_follow_the_grid_up_to_the_largest_delay() {
+        let s = 1_000 * MS;
+        assert_eq!(delay_bounds(2 * s), DEFAULT_DELAYS_NS.to_vec());
+        assert_eq!(
+            delay_bounds(s / 2),
+            vec![10 * MS, 100 * MS, 300 * MS, 500 * MS]
+        );
+        assert_eq!(delay_bounds(10 * MS), vec![10 * MS]);
+        assert_eq!(delay_bounds(5 * MS), vec![5 * MS]);
+        assert_eq!(
+            delay_bounds(5 * s),
+            vec![10 * MS, 100 * MS, 300 * MS, s, 2 * s, 4 * s, 5 * s]
         );
     }
 
@@ -958,6 +1093,33 @@ mod tests {
     /// a search of the whole target list for a time inside `[e − before, e + after]`
     /// says, for both kinds of window, every Δ, and targets denser and sparser than the
     /// events — so one merge per shift can serve every Δ.
+    #[test]
+    fn lone_packets_are_no_bursts() {
+        // Three lone packets 0.6 s apart, then a burst of three: one burst, matched
+        // when its packets have counterparts, whatever the lone packets found.
+        let times = [0, 600 * MS, 1_200 * MS, 2_000 * MS, 2_100 * MS, 2_200 * MS];
+        let gap = BURST_GAP_NS;
+        let all_found: Vec<i64> = times.iter().map(|t| t + MS).collect();
+        let burst_missed: Vec<i64> = times
+            .iter()
+            .map(|&t| if t < 2_000 * MS { t + MS } else { i64::MAX })
+            .collect();
+        let count = |near: &[i64]| count_bursts(&times, near, Counterpart::After, gap, 10 * MS);
+        assert_eq!(count(&all_found), (1, 1));
+        assert_eq!(count(&burst_missed), (0, 1));
+        // Two packets make a burst.
+        assert_eq!(
+            count_bursts(
+                &times[..2],
+                &[MS, 601 * MS],
+                Counterpart::After,
+                700 * MS,
+                10 * MS
+            ),
+            (1, 1)
+        );
+    }
+
     #[test]
     fn one_neighbour_decides_every_window() {
         let skew = 5 * MS;

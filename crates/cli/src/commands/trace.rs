@@ -70,7 +70,7 @@ pub struct TraceArgs {
     #[arg(long, value_enum, default_value_t = TraceMethod::Auto)]
     method: TraceMethod,
     /// Packet mode: the largest delay a relay may add per segment, in seconds
-    /// (delay bounds 0.1, 0.3, 1, 2 s up to this are tried; larger values add bounds).
+    /// (delay bounds 0.01, 0.1, 0.3, 1, 2 s up to this are tried; larger values add bounds).
     #[arg(long, default_value_t = 2.0)]
     max_delay: f64,
     /// Follow links whose per-host false-match probability is at most this.
@@ -109,24 +109,15 @@ impl TraceArgs {
     }
 }
 
-/// The delay bounds packet mode tries: the default grid up to `max_s` seconds, then
-/// doubling up to it.
+/// The delay bounds packet mode tries for `--max-delay` (see
+/// [`relaytrace_trace::packet::delay_bounds`]), after checking its range.
 fn delay_bounds(max_s: f64) -> Result<Vec<i64>> {
     if !(0.01..=60.0).contains(&max_s) {
         anyhow::bail!("--max-delay must be between 0.01 and 60 seconds, not {max_s}");
     }
-    let max_ns = (max_s * 1e9).round() as i64;
-    let mut out: Vec<i64> = [100_000_000i64, 300_000_000, 1_000_000_000, 2_000_000_000]
-        .into_iter()
-        .filter(|&d| d <= max_ns)
-        .collect();
-    let mut next = out.last().map_or(max_ns, |&d| d * 2);
-    while out.last().is_none_or(|&d| d < max_ns) {
-        next = next.min(max_ns);
-        out.push(next);
-        next *= 2;
-    }
-    Ok(out)
+    Ok(relaytrace_trace::packet::delay_bounds(
+        (max_s * 1e9).round() as i64,
+    ))
 }
 
 fn parse_time(s: &str) -> Result<i64> {
