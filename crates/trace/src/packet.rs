@@ -169,7 +169,9 @@ pub struct PacketParams {
     /// one Δ for both must then be the loose one, and the tight direction's evidence
     /// drowns in its larger chance rate. The price is a larger Bonferroni factor (2 ×
     /// |Δ|² choices instead of 2 × |Δ|). `bench/trace`, six-session sweep, per pair at
-    /// 1e-4 under 300 ms + 50 % chaff: 0.778 with one Δ, 1.000 split.
+    /// 1e-4 under 300 ms + 50 % chaff: 0.778 with one Δ, 1.000 split (measured with the
+    /// grid before its 10 ms bound, which now also catches a tight direction when both
+    /// share one Δ).
     pub split_delays: bool,
 }
 
@@ -486,12 +488,15 @@ fn count_bursts(
 /// stretch of the other connection matches it, and several lone packets in a row all
 /// fall into the same stretch, so counting each as a burst (as before 2026-12-01) made
 /// dependent chances look independent. `bench/trace`'s strongest look-alike negative
-/// was that: four lone packets 0.5 s apart at the end of one session's login, each
-/// "matched" by another session's single typing burst (7.2e-7 per pair). Measured on the
-/// short and middle sweeps against counting every burst (10 ms bound in both): per pair
-/// at 1e-4, negatives at ≤ 1e-4 4 → 2 of 21,742 (middle; 0 → 0 short), 300 ms + 50 %
-/// chaff on the next relay's inbound 0.833 → 1.000, every other cell the same. Three
-/// packets was worse on the short sweep (two cells 1.000 → 0.889).
+/// was that: the end of one session's login through a slow relay, single packets about
+/// 0.5–0.6 s apart in both directions (most of them lone), each "matched" by another
+/// session's single typing burst (7.2e-7 per pair). Measured on the short and middle
+/// sweeps against counting every burst (10 ms bound in both): per pair at 1e-4,
+/// negatives at ≤ 1e-4 4 → 2 of 21,742 (middle; 0 → 0 short), 300 ms + 50 % chaff on
+/// the next relay's inbound 0.833 → 1.000, every other cell the same. Three packets:
+/// short sweep two cells 1.000 → 0.889; middle, 300 ms + chaff at the evasive relay
+/// 0.778 → 0.889 but attack pairs at ≤ 1e-4 70 → 68 of 72. Note that at Δ ≥ 0.5 s a
+/// two-packet burst thins to one event, as much evidence as a lone packet would be.
 pub const MIN_BURST_PACKETS: usize = 2;
 
 /// Share of a burst's events that must find their counterpart for the burst to count
@@ -965,7 +970,7 @@ mod tests {
         // 100 ms are common.
         let u_orig = typing(33, 0, 4);
         let end = *u_orig.last().unwrap() + 2_000 * MS;
-        let other = |seed: u64| {
+        let background = |seed: u64| {
             let mut x = seed;
             let mut t = 0;
             let mut out = Vec::new();
@@ -979,8 +984,8 @@ mod tests {
         let d_real = relay(&u_orig, 4, 2 * MS);
         let d_resp_real = echo(&d_real, 20 * MS);
         let u_resp = relay(&d_resp_real, 6, 2 * MS);
-        let mut d_orig = [d_real, other(11)].concat();
-        let mut d_resp = [d_resp_real, other(12)].concat();
+        let mut d_orig = [d_real, background(11)].concat();
+        let mut d_resp = [d_resp_real, background(12)].concat();
         d_orig.sort_unstable();
         d_resp.sort_unstable();
         let (u, d) = timelines(u_orig, u_resp, d_orig, d_resp);
@@ -1089,10 +1094,6 @@ mod tests {
         assert!(got.is_none_or(|g| g.0 < 0.6), "{got:?}");
     }
 
-    /// Every event's window test read off its one neighbour ([`neighbours`]) says what
-    /// a search of the whole target list for a time inside `[e − before, e + after]`
-    /// says, for both kinds of window, every Δ, and targets denser and sparser than the
-    /// events — so one merge per shift can serve every Δ.
     #[test]
     fn lone_packets_are_no_bursts() {
         // Three lone packets 0.6 s apart, then a burst of three: one burst, matched
@@ -1120,6 +1121,10 @@ mod tests {
         );
     }
 
+    /// Every event's window test read off its one neighbour ([`neighbours`]) says what
+    /// a search of the whole target list for a time inside `[e − before, e + after]`
+    /// says, for both kinds of window, every Δ, and targets denser and sparser than the
+    /// events — so one merge per shift can serve every Δ.
     #[test]
     fn one_neighbour_decides_every_window() {
         let skew = 5 * MS;
