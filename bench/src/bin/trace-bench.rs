@@ -332,10 +332,11 @@ fn main() {
                             continue;
                         }
                         let by = u.start_ns + lag - d.start_ns;
-                        let sc = scorer.score(u, tu, &shift_conn(d, by), &shift_timeline(td, by));
+                        // The outbound as aligned: scored, and read again by the
+                        // diagnostics below.
+                        let (d2, td2) = (shift_conn(d, by), shift_timeline(td, by));
+                        let sc = scorer.score(u, tu, &d2, &td2);
                         if std::env::var_os("TRACE_BENCH_SHOW").is_some() && sc.packet_p <= 1e-3 {
-                            let td2 = shift_timeline(td, by);
-                            let d2 = shift_conn(d, by);
                             let j = judge_pair(
                                 tu,
                                 &td2,
@@ -356,7 +357,7 @@ fn main() {
                                 "negative at {:.2e}: {} :{} with {} :{}",
                                 sc.packet_p, ra.name, u.orig_p, rb.name, d.orig_p
                             );
-                            dump_timelines(u.start_ns, tu, &shift_timeline(td, by));
+                            dump_timelines(u.start_ns, tu, &td2);
                         }
                         neg_cross.push(sc);
                     }

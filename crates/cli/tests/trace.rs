@@ -101,6 +101,22 @@ fn trace_help_has_an_example_and_bad_victim_is_refused() {
         err.contains("--null-offsets: must be between 1 and 100000"),
         "{err}"
     );
+    // --max-delay below the smallest bound the grid can use (10 ms) is refused.
+    let o = run(&[
+        "trace",
+        "--case",
+        case.to_str().unwrap(),
+        "--victim",
+        "12.133.7.10",
+        "--max-delay",
+        "0.001",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--max-delay must be between 0.01 and 60 seconds"),
+        "{err}"
+    );
 
     // No chain says why: an address no connection goes to, or one that connections
     // reach but no relay link does (relay1 of the demo, reached from the origin only).

@@ -115,7 +115,7 @@ pub fn delay_bounds(max_ns: i64) -> Vec<i64> {
     while out.last().is_none_or(|&d| d < max_ns) {
         next = next.min(max_ns);
         out.push(next);
-        next *= 2;
+        next = next.saturating_mul(2);
     }
     out
 }
@@ -1025,6 +1025,8 @@ mod tests {
         );
         assert_eq!(delay_bounds(10 * MS), vec![10 * MS]);
         assert_eq!(delay_bounds(5 * MS), vec![5 * MS]);
+        // Doubling stops at the largest delay, however large (no overflow).
+        assert_eq!(delay_bounds(i64::MAX).last(), Some(&i64::MAX));
         assert_eq!(
             delay_bounds(5 * s),
             vec![10 * MS, 100 * MS, 300 * MS, s, 2 * s, 4 * s, 5 * s]
