@@ -85,37 +85,24 @@ fn trace_help_has_an_example_and_bad_victim_is_refused() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not an address or CIDR prefix"));
-    // A parameter out of range is named by its flag, not the library's field.
-    let o = run(&[
-        "trace",
-        "--case",
-        case.to_str().unwrap(),
-        "--victim",
-        "12.133.7.10",
+    // A parameter out of range is refused, named by its flag (not the library's field).
+    let refused = |flag: &str, value: &str, says: &str| {
+        let c = case.to_str().unwrap();
+        let o = run(&["trace", "--case", c, "--victim", "12.133.7.10", flag, value]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{flag} {value}: {err}");
+    };
+    refused(
         "--null-offsets",
         "0",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("--null-offsets: must be between 1 and 100000"),
-        "{err}"
+        "--null-offsets: must be between 1 and 100000",
     );
-    // --max-delay below the smallest bound the grid can use (10 ms) is refused.
-    let o = run(&[
-        "trace",
-        "--case",
-        case.to_str().unwrap(),
-        "--victim",
-        "12.133.7.10",
+    // Below the smallest bound the grid can use (10 ms).
+    refused(
         "--max-delay",
         "0.001",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("--max-delay must be between 0.01 and 60 seconds"),
-        "{err}"
+        "--max-delay must be between 0.01 and 60 seconds",
     );
 
     // No chain says why: an address no connection goes to, or one that connections
