@@ -161,6 +161,11 @@ class Pty:
             self.pause(keystroke_delay(rng))
 
 
+# Seconds kept free before a session's --end-within for its last command's output and
+# the exit (typing "exit", the shells closing through every relay).
+END_RESERVE_S = 8.0
+
+
 def cmd_session(a):
     rng = random.Random(a.seed)
     os.makedirs(a.log_dir, exist_ok=True)
@@ -198,6 +203,10 @@ def cmd_session(a):
     p = Pty(fd, transcript, events)
     p.ev(ev="start", argv=argv)
     t0 = time.monotonic()
+    # --end-within: the whole connection, login included, should end this many seconds
+    # after the start (the chain's slots need it: login through relays takes seconds, and
+    # sessions that overran their slots ran back to back, on one common clock in every run).
+    end_by = t0 + a.end_within if a.end_within else None
     # Wait for the shell prompt: output, then quiet, then a prompt at the end of it
     # (through an evasive relay, login output pauses for seconds between lines; three
     # nested logins through a 1 s evasive first relay took over 25 s).
@@ -220,7 +229,13 @@ def cmd_session(a):
     queue = list(a.first or [])
     dumped = not a.dump
     while not p.eof:
-        p.pause(think_time(rng))
+        think = think_time(rng)
+        # No new command when it, its output and the exit could not be done by `end_by`.
+        # The reserve covers typing it, its output (awaited up to 8 s) and the exit (up
+        # to 10 s): a typical case, not the worst.
+        if end_by is not None and not queue and time.monotonic() + think + END_RESERVE_S > end_by:
+            break
+        p.pause(think)
         # The first commands (the labels need the victim's $SSH_CONNECTION) are typed
         # even when a long think time has used up a short session.
         if not queue and time.monotonic() - t0 > a.duration - 3:
@@ -495,7 +510,7 @@ def cmd_run(a):
         results = {}
         me = [sys.executable, os.path.abspath(__file__)]
 
-        def session(name, src, target, jump, duration, seed, first=(), dump=False, port=0):
+        def session(name, src, target, jump, duration, seed, first=(), dump=False, port=0, end_within=0.0):
             # `jump` items are host names, or (host, port) for a jump reached at a port
             # other than 22 (the evasive relay's forwarder).
             hops = [f"{ip[j[0]]}:{j[1]}" if isinstance(j, tuple) else ip[j] for j in jump]
@@ -507,6 +522,8 @@ def cmd_run(a):
                 argv += ["--first", c]
             if dump:
                 argv.append("--dump")
+            if end_within:
+                argv += ["--end-within", f"{end_within:.3f}"]
             s = time.time_ns()
             p = procs.start("session-" + name, argv, stdout=subprocess.DEVNULL,
                             stderr=open(os.path.join(logdir, name + ".session.log"), "w"))
@@ -554,10 +571,21 @@ def cmd_run(a):
                     # Relay K reaches relay K+1 through its forwarder: the next jump is
                     # written as relay K's own address at EVASIVE_PORT (ssh -J host:port).
                     jumps[ev_k] = (chain_hosts[ev_k], EVASIVE_PORT)
+                # A session's length counts from its prompt, so login (seconds through
+                # relays) and the last command make it overrun its slot, and the next one
+                # then starts right after it: back to back, every run on one common clock.
+                # --keep-in-slots ends each inside its slot (--end-within, login included);
+                # not the default, which CI and the committed sweeps were measured with.
+                within = 0.0
+                if a.sessions > 1 and a.keep_in_slots:
+                    within = max(1.0, slot0 + (k + 1) * per - 1.0 - time.time())
                 s, e, rc = session(name, "attacker", target, jumps, length,
                                    rng.randrange(1 << 30), first=("echo $SSH_CONNECTION",), dump=True,
-                                   port=port)
+                                   port=port, end_within=within)
                 chain_sessions.append((name, s, e, rc))
+                if within and (e - s) / 1e9 > within + 2:
+                    log(f"{name}: lasted {(e - s) / 1e9:.1f} s, past its slot's end by "
+                        f"{(e - s) / 1e9 - within - 1.0:.1f} s (slot {per:.1f} s)")
                 time.sleep(1.0)
 
         def bulk():
@@ -753,7 +781,7 @@ def build_labels(a, hosts, chain_hosts, chain_sessions, captures, wall0, out, ev
                      "snaplen": a.snaplen, "bulk_bytes": a.bulk_bytes, "web": not a.no_web,
                      "evasive_delay_ms": a.evasive_delay_ms, "evasive_chaff": a.evasive_chaff,
                      "evasive_relay": (chain_hosts[evasive_relay] if evasive_relay is not None else None),
-                     "started": iso(wall0)},
+                     "keep_in_slots": a.keep_in_slots, "started": iso(wall0)},
         "hosts": {n: {"ip": h["ip"], "role": h["role"], "network": h["network"]} for n, h in hosts.items()},
         "vantages": {n: {"pcap": f"{n}.pcap", "iface": "eth0", "ip": ip[n]} for n in captures},
         "chains": chains,
@@ -801,6 +829,10 @@ def main():
     r.add_argument("--snaplen", type=int, default=128)
     r.add_argument("--bulk-bytes", type=int, default=1_000_000)
     r.add_argument("--no-web", action="store_true")
+    r.add_argument("--keep-in-slots", action="store_true",
+                   help="with several sessions, end each inside its slot (login included), so "
+                        "that sessions are spaced at random; by default they may overrun and "
+                        "run back to back")
     r.add_argument("--evasive-delay-ms", type=float, default=0.0,
                    help="make a relay evasive: delay each segment to the next host by up to this (ms)")
     r.add_argument("--evasive-relay", type=int, default=0,
@@ -819,6 +851,9 @@ def main():
     s.add_argument("--log-dir", required=True)
     s.add_argument("--first", action="append", help="command(s) to type first")
     s.add_argument("--dump", action="store_true", help="type one ~40 KB output command mid-session")
+    s.add_argument("--end-within", type=float, default=0.0,
+                   help="end the whole connection, login included, about this many seconds after "
+                        "the start: no new command once it could not be done in time (0: no limit)")
     w = sub.add_parser("web", help="(internal) periodic HTTP fetches")
     w.add_argument("--url", required=True)
     w.add_argument("--duration", type=float, required=True)

@@ -8,7 +8,8 @@
 # there (labels and case present) are kept: delete a directory to redo it.
 # DURATION (default 60 s of traffic) and SESSIONS (default 3 attack sessions, one after
 # another) set the length of each run and of its sessions; EVASIVE_RELAY=K makes relay K
-# the evasive one in runs with more than K relays (default: the last relay).
+# the evasive one in runs with more than K relays (default: the last relay); KEEP_IN_SLOTS=1
+# ends every session inside its slot (testbed/README.md, "several sessions").
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -28,6 +29,7 @@ for relays in 1 2 3; do
     fi
     echo "make-runs: $name (relays $relays, delay <= $1 ms, chaff $2)"
     extra=()
+    [ -n "${KEEP_IN_SLOTS:-}" ] && extra+=(--keep-in-slots)
     [ "$1" != 0 ] && extra+=(--evasive-delay-ms "$1")
     [ "$2" != 0 ] && extra+=(--evasive-chaff "$2")
     if [ "$1" != 0 ] && [ -n "${EVASIVE_RELAY:-}" ] && [ "$relays" -gt "$EVASIVE_RELAY" ]; then

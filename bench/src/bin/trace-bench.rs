@@ -29,7 +29,8 @@
 //!   `trace-bench --auto-throughput RUN_DIR...` only the first). Both print connections
 //!   per CPU-second of the measuring thread too: the per-core figure on a shared machine.
 //!   `TRACE_BENCH_NO_THROUGHPUT=1` leaves the throughput out; `TRACE_BENCH_SHOW=1`
-//!   names the weak positives and strong negatives, `TRACE_BENCH_DUMP=1` prints the
+//!   names the weak positives and strong negatives (and, per host, every calibration
+//!   negative at ≤ 0.1 with where its sessions lie), `TRACE_BENCH_DUMP=1` prints the
 //!   timelines of cross-run negatives at ≤ 1e-4 (standard error).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -796,7 +797,9 @@ fn on_background(runs: &[Run], mode: Mode) {
     let hard = neg.len();
     // Negatives that are samples of "unrelated" (for calibration): all but the aligned
     // pairs the cross-run hosts were built around.
+    // Per column: the repeated values (`null_rep`) and the single ones (`null`).
     let mut null: Vec<(f64, f64)> = neg.clone();
+    let mut null_rep: Vec<f64> = neg.iter().map(|n| n.0).collect();
     let lag = 250_000_000i64;
     let mut hosts = 0usize;
     for x in runs {
@@ -838,6 +841,7 @@ fn on_background(runs: &[Run], mode: Mode) {
                         conns.push(shift_conn(c, by));
                     }
                     let aligned = (x.conns[xi].ids.clone(), y.conns[yo].ids.clone());
+                    let aligned_hosts = (x.conns[xi].orig_h, y.conns[yo].resp_h);
                     for (i, o, l_relay, pa, pb) in links_both(mode, &conns, &all) {
                         if l_relay != relay {
                             continue;
@@ -846,6 +850,34 @@ fn on_background(runs: &[Run], mode: Mode) {
                         // The aligned pair was chosen, not drawn: not a sample of the null.
                         if (conns[i].ids.clone(), conns[o].ids.clone()) != aligned {
                             null.push((stat(pa), stat(pb)));
+                            // A link between the aligned pair's two hosts gets a repeated
+                            // value whose pattern includes the chosen session: its single
+                            // value is a sample of the null, its repeated one is not.
+                            if (conns[i].orig_h, conns[o].resp_h) != aligned_hosts {
+                                null_rep.push(stat(pa));
+                            }
+                            if std::env::var_os("TRACE_BENCH_SHOW").is_some() && pa.min(pb) <= 0.1 {
+                                // Which sessions line up, and where, relative to the aligned
+                                // inbound: the calibration's strongest negatives told apart
+                                // (attack sessions of two runs, or their other traffic).
+                                let (ci, co) = (&conns[i], &conns[o]);
+                                let attack_in =
+                                    x.positives.iter().any(|p| x.conns[p.0].ids == ci.ids);
+                                let attack_out =
+                                    y.positives.iter().any(|p| y.conns[p.1].ids == co.ids);
+                                let t = |ns: i64| (ns - x.conns[xi].start_ns) as f64 / 1e9;
+                                eprintln!(
+                                    "{name} negative at {pb:.2e} (repeated {pa:.2e}) at {relay}: {} {} [{:.1}, {:.1}] s with {} {} [{:.1}, {:.1}] s",
+                                    x.name,
+                                    if attack_in { "attack inbound" } else { "other inbound" },
+                                    t(ci.start_ns),
+                                    t(ci.end_ns),
+                                    y.name,
+                                    if attack_out { "attack outbound" } else { "other outbound" },
+                                    t(co.start_ns),
+                                    t(co.end_ns),
+                                );
+                            }
                         }
                     }
                     hosts += 1;
@@ -896,11 +928,12 @@ fn on_background(runs: &[Run], mode: Mode) {
         );
     }
     println!(
-        "calibration on {} of these negatives (all but the {} pairs aligned by construction): share with probability <= alpha",
+        "calibration on {} of these negatives (all but the {} pairs aligned by construction; repeated: {}, also without the other links between an aligned pair's two hosts, whose pattern includes the chosen session): share with probability <= alpha",
         null.len(),
-        neg.len() - null.len()
+        neg.len() - null.len(),
+        null_rep.len()
     );
-    let na: Vec<f64> = null.iter().map(|n| n.0).collect();
+    let na = null_rep;
     let nb: Vec<f64> = null.iter().map(|n| n.1).collect();
     println!("{:<8} {:>24} {:>24}", "alpha", "repeated", "single");
     for alpha in [0.1f64, 0.01, 1e-3, 1e-4] {

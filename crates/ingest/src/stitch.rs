@@ -125,7 +125,7 @@ struct Pending {
     duration_ns: Option<i64>,
     /// `orig_bytes`, `resp_bytes`, `orig_pkts`, `resp_pkts`, `orig_ip_bytes`,
     /// `resp_ip_bytes`, `missed_bytes`: a value when bit i of `present` is set.
-    counters: [u64; 7],
+    counters: [u64; COUNTERS],
     present: u8,
     ip_proto: Option<u8>,
     record: u64,
@@ -137,8 +137,11 @@ struct Pending {
 #[derive(Debug, Clone, PartialEq)]
 struct TextFields([Option<String>; 4]);
 
-/// The counters [`Pending::merge`] adds up (all but `missed_bytes`, index 6).
+/// The counters [`Pending::merge`] adds up (all but `missed_bytes`, the last).
 const SUMMED_COUNTERS: usize = 6;
+
+/// Every counter a pending flow keeps: the summed ones and `missed_bytes`.
+const COUNTERS: usize = SUMMED_COUNTERS + 1;
 
 /// A connection's counters that a merge adds up, in [`Pending`]'s counter order.
 fn summed_counters(c: &Conn) -> [Option<u64>; SUMMED_COUNTERS] {
@@ -155,7 +158,7 @@ fn summed_counters(c: &Conn) -> [Option<u64>; SUMMED_COUNTERS] {
 impl Pending {
     fn of(c: Conn) -> Pending {
         let values = summed_counters(&c).into_iter().chain([c.missed_bytes]);
-        let mut counters = [0u64; 7];
+        let mut counters = [0u64; COUNTERS];
         let mut present = 0u8;
         for (i, v) in values.enumerate() {
             if let Some(v) = v {
@@ -198,7 +201,7 @@ impl Pending {
         c.resp_pkts = self.counter(3);
         c.orig_ip_bytes = self.counter(4);
         c.resp_ip_bytes = self.counter(5);
-        c.missed_bytes = self.counter(6);
+        c.missed_bytes = self.counter(SUMMED_COUNTERS);
         c.ip_proto = self.ip_proto;
         c.record = self.record;
         if let Some(text) = self.text {
