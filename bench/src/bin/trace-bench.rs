@@ -23,6 +23,9 @@
 //!   a calibrated method keeps it ≤ α.
 //! - As `trace` reports it ([`on_background`]): packet and flow mode's per-host values on
 //!   each run's own case and on cross-run relays, with and without repeated sessions.
+//!   Calibration there leaves out the pair each cross-run relay was aligned on (chosen,
+//!   not drawn), and in the repeated column also the other links between its two hosts,
+//!   whose repeated pattern includes that chosen session.
 //! - Throughput: all runs' connections copied 1×, 4× and 16× (copies laid end to end in
 //!   time) through `find_all_links` (auto method), connections per second; and flow mode
 //!   on synthetic records (`trace-bench --flow-throughput` runs only this part;
